@@ -1,0 +1,174 @@
+"""Shared fixtures: one app and one real database per test session, emptied after every test.
+
+The database is SQLite in a temporary file, or PostgreSQL when TEST_DATABASE_URL is set (CI runs both).
+The schema is built by the real Alembic migrations.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from werkzeug.serving import make_server
+
+from tests import browser
+from webapp import create_app
+from webapp.config import TestConfig, normalise_database_url
+from webapp.db import db
+from webapp.extensions import limiter
+from webapp.reports.taxonomy import sync_categories
+
+# Reference data loaded once per session and kept between tests.
+REFERENCE_TABLES = {"category_groups", "categories"}
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return normalise_database_url(url)
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+def _reset_schema() -> None:
+    """Start from an empty database (the test database only)."""
+    engine = db.engine
+    if engine.dialect.name == "postgresql":
+        assert "test" in (engine.url.database or ""), "refusing to wipe a database not named test"
+        with engine.begin() as connection:
+            connection.execute(sa.text("DROP SCHEMA public CASCADE"))
+            connection.execute(sa.text("CREATE SCHEMA public"))
+    else:
+        db.drop_all()
+        with engine.begin() as connection:
+            connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    settings = {key: getattr(TestConfig, key) for key in dir(TestConfig) if key.isupper()}
+    settings.update(
+        SQLALCHEMY_DATABASE_URI=database_url,
+        UPLOAD_DIR=str(tmp_path_factory.mktemp("uploads")),
+    )
+    app = create_app(settings)
+    with app.app_context():
+        _reset_schema()
+        upgrade(directory=app.extensions["migrate"].directory)
+        sync_categories()
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _empty_tables() -> None:
+    tables = [t for t in db.metadata.sorted_tables if t.name not in REFERENCE_TABLES]
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for table in reversed(tables):
+            db.session.execute(table.delete())
+    db.session.commit()
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test that used the app: empty the tables, the uploads and the rate-limit counters."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    app: Flask = request.getfixturevalue("app")
+    with app.app_context():
+        db.session.rollback()
+        _empty_tables()
+        db.session.remove()
+    limiter.reset()
+    app.extensions["sms"].sent.clear()
+    upload_dir = Path(app.config["UPLOAD_DIR"])
+    shutil.rmtree(upload_dir, ignore_errors=True)
+    upload_dir.mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[None]:
+    """An app and request context, for calling services directly."""
+    with app.test_request_context():
+        yield
+        db.session.rollback()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def storage(app: Flask):  # type: ignore[no-untyped-def]
+    return app.extensions["storage"]
+
+
+# --- Browser tests -------------------------------------------------------------------------------------------
+
+
+class LiveServer:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def live_server(app: Flask) -> Iterator[LiveServer]:
+    server = LiveServer(app)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:  # type: ignore[type-arg]
+    args = {**browser_type_launch_args, "args": browser.LAUNCH_ARGS}
+    path = browser.chromium_path()
+    if path:
+        args["executable_path"] = path
+    return args
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict) -> dict:  # type: ignore[type-arg]
+    return {
+        **browser_context_args,
+        "viewport": {"width": 360, "height": 740},
+        "device_scale_factor": 2,
+        "is_mobile": True,
+        "has_touch": True,
+        "locale": "zh-CN",
+        "timezone_id": "Asia/Shanghai",
+        "service_workers": "allow",
+    }
+
+
+@pytest.fixture(scope="session")
+def base_url() -> None:
+    """Tests build full URLs from live_server.url (this replaces the plugin's fixture, deprecated in pytest 9)."""
+    return None

@@ -1,0 +1,39 @@
+"""Small helpers for web tests: CSRF tokens and logging in through the real endpoints."""
+
+from __future__ import annotations
+
+import re
+
+from flask.testing import FlaskClient
+
+from tests.factories import PASSWORD
+from webapp.accounts.models import User
+
+HX = {"HX-Request": "true"}
+
+
+def csrf_token(client: FlaskClient) -> str:
+    return client.get("/api/v1/csrf").get_json()["csrf_token"]
+
+
+def post(client: FlaskClient, url: str, data: dict | None = None, *, headers: dict | None = None, **kwargs):  # type: ignore[no-untyped-def]
+    """POST a form with a valid CSRF token, as a browser would."""
+    data = dict(data or {})
+    data.setdefault("csrf_token", csrf_token(client))
+    return client.post(url, data=data, headers=headers or {}, **kwargs)
+
+
+def login(client: FlaskClient, user: User, password: str = PASSWORD) -> None:
+    response = post(client, "/login", {"phone": user.phone, "password": password})
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+
+
+def api_headers(client: FlaskClient) -> dict[str, str]:
+    return {"X-CSRFToken": csrf_token(client)}
+
+
+def text(response) -> str:  # type: ignore[no-untyped-def]
+    """The visible text of an HTML response, tags removed, for 'the page says …' assertions."""
+    body = response.get_data(as_text=True)
+    body = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", body, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))

@@ -1,0 +1,155 @@
+"""Citizen Grid (全民网格): the application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, request, url_for
+from flask_babel import get_locale
+from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from webapp import static_files
+from webapp.config import Config, instance_secret_key
+from webapp.db import db
+from webapp.extensions import babel, compress, csrf, htmx, limiter, login_manager, migrate, select_locale
+from webapp.rendering import static_url
+
+ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+        instance_relative_config=True,
+    )
+    app.config.from_object(Config)
+    if isinstance(config, dict):
+        app.config.update(config)
+    elif config is not None:
+        app.config.from_object(config)
+    _fill_instance_defaults(app)
+    if app.config.get("TRUSTED_PROXIES", 0):
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"], x_proto=1)  # type: ignore[method-assign]
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    babel.init_app(app, locale_selector=select_locale, default_translation_directories="translations")
+    limiter.init_app(app)
+    compress.init_app(app)
+    static_files.install(app)
+
+    from webapp.accounts.sms import make_sender
+    from webapp.storage import make_storage
+
+    app.extensions["sms"] = make_sender(app.config["SMS_BACKEND"])
+    app.extensions["storage"] = make_storage(app.config["STORAGE_BACKEND"], app.config["UPLOAD_DIR"])
+
+    from webapp import models  # noqa: F401  (every model registered before the first query)
+    from webapp.accounts.views import bp as accounts_bp
+    from webapp.api.views import bp as api_bp
+    from webapp.pwa.views import bp as pwa_bp
+    from webapp.reports.views import bp as reports_bp
+
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(reports_bp)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(pwa_bp)
+
+    from webapp.errors import register_error_handlers
+
+    register_error_handlers(app)
+    _register_template_helpers(app)
+    _register_security_headers(app)
+    login_manager.unauthorized_handler(_unauthorized)
+
+    from webapp.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _fill_instance_defaults(app: Flask) -> None:
+    """The embedded demo keeps its database, photos and secret key in the instance folder."""
+    instance = Path(app.instance_path)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret_key(app.instance_path)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        instance.mkdir(parents=True, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'citizen_grid.sqlite3'}"
+    if not app.config.get("UPLOAD_DIR"):
+        app.config["UPLOAD_DIR"] = str(instance / "uploads")
+
+
+def _unauthorized():  # type: ignore[no-untyped-def]
+    from flask import flash, redirect
+
+    from webapp.errors import error_response, wants_json
+    from webapp.rendering import is_fragment_request
+
+    if wants_json():
+        return error_response(401, "unauthorized", _login_message())
+    if is_fragment_request():
+        response = error_response(401, "unauthorized", _login_message())
+        response.headers["HX-Redirect"] = url_for("accounts.login", next=request.full_path.rstrip("?"))
+        return response
+    flash(_login_message(), "info")
+    return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
+
+
+def _login_message() -> str:
+    from flask_babel import gettext
+
+    return gettext("Please log in first.")
+
+
+def _register_template_helpers(app: Flask) -> None:
+    app.jinja_env.globals["static_url"] = static_url
+
+    @app.context_processor
+    def inject() -> dict[str, Any]:
+        locale = str(get_locale() or app.config["BABEL_DEFAULT_LOCALE"])
+        if current_user.is_authenticated:
+            large_text = current_user.large_text
+        else:
+            large_text = request.cookies.get("large_text") == "on"
+        return {
+            "current_locale": locale,
+            "html_lang": "en" if locale.startswith("en") else "zh-Hans",
+            "large_text": large_text,
+            "languages": app.config["LANGUAGES"],
+        }
+
+
+def _register_security_headers(app: Flask) -> None:
+    @app.after_request
+    def headers(response):  # type: ignore[no-untyped-def]
+        tile_origin = _origin(app.config.get("MAP_TILE_URL", ""))
+        img_src = "'self' data: blob:" + (f" {tile_origin}" if tile_origin else "")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            f"default-src 'self'; img-src {img_src}; style-src 'self'; script-src 'self'; "
+            "connect-src 'self'; worker-src 'self'; manifest-src 'self'; frame-ancestors 'none'; "
+            "base-uri 'self'; form-action 'self'; object-src 'none'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Permissions-Policy", "geolocation=(self), camera=(self)")
+        return response
+
+
+def _origin(url_template: str) -> str:
+    if "://" not in url_template:
+        return ""
+    scheme, rest = url_template.split("://", 1)
+    host = rest.split("/", 1)[0].replace("{s}", "*")
+    return f"{scheme}://{host}"

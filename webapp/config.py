@@ -1,0 +1,131 @@
+"""Configuration read from the environment.
+
+Every setting a deployment changes comes from an environment variable; the defaults serve the embedded demo
+(SQLite in the instance folder, photos on local disk, rate limits in memory).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept postgres:// and postgresql:// URLs and use the psycopg 3 driver for them."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def instance_secret_key(instance_path: str) -> str:
+    """The demo's SECRET_KEY when none is set: generated once and kept in the instance folder."""
+    key_file = Path(instance_path) / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+class Config:
+    # Unset values are filled in by create_app from the instance folder (demo only).
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = normalise_database_url(os.environ.get("DATABASE_URL", "")) or None
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    # Photos and other uploads. STORAGE_BACKEND "local" keeps files under UPLOAD_DIR; an object-storage
+    # backend plugs in through webapp.storage.
+    STORAGE_BACKEND = os.environ.get("STORAGE_BACKEND", "local")
+    UPLOAD_DIR = os.environ.get("UPLOAD_DIR")
+
+    # Upload limits: the request as a whole, each photo, and the decoded pixel count.
+    MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 32 * 1024 * 1024)
+    MAX_FORM_MEMORY_SIZE = 2 * 1024 * 1024
+    PHOTO_MAX_BYTES = _env_int("PHOTO_MAX_BYTES", 12 * 1024 * 1024)
+    PHOTO_MAX_PIXELS = _env_int("PHOTO_MAX_PIXELS", 50_000_000)
+    PHOTOS_PER_REPORT = 3
+
+    # Sessions and CSRF. A report form may stay open for hours on a phone, so CSRF tokens live as long as the
+    # session instead of Flask-WTF's default hour.
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_DURATION = 60 * 60 * 24 * 90
+    WTF_CSRF_TIME_LIMIT = None
+    WTF_CSRF_HEADERS = ["X-CSRFToken", "X-CSRF-Token"]
+
+    # Languages: Simplified Chinese by default, English on request.
+    BABEL_DEFAULT_LOCALE = "zh_Hans_CN"
+    BABEL_DEFAULT_TIMEZONE = os.environ.get("TIMEZONE", "Asia/Shanghai")
+    LANGUAGES = {"zh_Hans_CN": "中文", "en": "English"}
+
+    # Rate limits (Flask-Limiter). RATELIMIT_STORAGE_URI may be redis://host:6379/0 when several processes run.
+    RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_LOGIN = os.environ.get("RATELIMIT_LOGIN", "10 per minute;50 per hour")
+    RATELIMIT_REGISTER = os.environ.get("RATELIMIT_REGISTER", "5 per hour")
+    RATELIMIT_SMS = os.environ.get("RATELIMIT_SMS", "1 per minute;5 per hour")  # per phone number
+    RATELIMIT_SMS_IP = os.environ.get("RATELIMIT_SMS_IP", "20 per hour")  # per address
+    RATELIMIT_SUBMIT = os.environ.get("RATELIMIT_SUBMIT", "20 per hour;60 per day")
+
+    # SMS: "log" writes codes to the application log (development only); see webapp.accounts.sms.
+    SMS_BACKEND = os.environ.get("SMS_BACKEND", "log")
+    SMS_CODE_TTL_SECONDS = 600
+    SMS_CODE_MAX_ATTEMPTS = 5
+    # Show the development SMS code on the page, so the demo works without a phone. Never with a real sender.
+    SMS_SHOW_DEV_CODE = _env_bool("SMS_SHOW_DEV_CODE", True)
+
+    # Map: a Leaflet tile URL template (empty: the map shows no tiles and the form still works).
+    MAP_TILE_URL = os.environ.get("MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+    MAP_TILE_ATTRIBUTION = os.environ.get("MAP_TILE_ATTRIBUTION", "© OpenStreetMap contributors")
+    MAP_DEFAULT_CENTER = (37.8572, 112.5216)  # 太原 万柏林区
+    DUPLICATE_RADIUS_M = 200
+    DUPLICATE_LIMIT = 5
+
+    REPORTS_PER_PAGE = 20
+    COMPRESS_MIMETYPES = [
+        "text/html",
+        "text/css",
+        "text/javascript",
+        "application/javascript",
+        "application/json",
+        "application/manifest+json",
+        "image/svg+xml",
+    ]
+    COMPRESS_LEVEL = 6
+    COMPRESS_MIN_SIZE = 500
+    COMPRESS_ALGORITHM = "gzip"
+    COMPRESS_STREAMS = False  # static files are gzipped once by webapp.static_files
+    SEND_FILE_MAX_AGE_DEFAULT = 3600
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-secret-key"
+    SQLALCHEMY_DATABASE_URI = normalise_database_url(os.environ.get("TEST_DATABASE_URL", "")) or None
+    # Rate limiting stays on in tests; the limits are generous unless a test lowers one.
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_LOGIN = RATELIMIT_REGISTER = RATELIMIT_SMS = RATELIMIT_SMS_IP = "1000 per minute"
+    RATELIMIT_SUBMIT = "1000 per minute"
+    MAP_TILE_URL = ""
+    SMS_SHOW_DEV_CODE = True

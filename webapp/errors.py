@@ -1,0 +1,136 @@
+"""Domain errors and HTTP error handling.
+
+Services raise ``DomainError`` subclasses with a message in the user's language. The handlers below turn them,
+and every HTTP error, into a page for browsers, a fragment for htmx and JSON for ``/api``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, make_response, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from webapp.db import db
+from webapp.rendering import is_fragment_request
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """A refused request: ``status`` is the HTTP status, ``code`` a stable machine-readable name."""
+
+    status = 422
+    code = "invalid"
+    default_message: Any = _l("The request could not be processed.")
+
+    def __init__(self, message: Any = None, *, field: str | None = None) -> None:
+        self.message = message if message is not None else self.default_message
+        self.field = field
+        super().__init__(str(self.message))
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+    default_message = _l("Not found.")
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+    default_message = _l("You are not allowed to do this.")
+
+
+# Messages for plain HTTP errors, in the user's language.
+HTTP_MESSAGES: dict[int, Any] = {
+    400: _l("The request was not understood. Please check what you entered and try again."),
+    401: _l("Please log in first."),
+    403: _l("You are not allowed to open this page."),
+    404: _l("This page does not exist."),
+    405: _l("This action is not allowed here."),
+    413: _l("The upload is too large."),
+    415: _l("This kind of file is not supported."),
+    422: _l("Some of what you entered is not valid."),
+    429: _l("Too many attempts. Please wait a moment and try again."),
+    500: _l("Something went wrong on our side. Your data is safe; please try again later."),
+}
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
+    500: "server_error",
+}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def error_response(status: int, code: str, message: Any, extra: dict[str, Any] | None = None) -> Response:
+    """The one way an error leaves the app: JSON for the API, a fragment for htmx, a page otherwise."""
+    message = str(message)
+    if wants_json():
+        body: dict[str, Any] = {"code": code, "message": message}
+        if extra:
+            body.update(extra)
+        response = jsonify({"error": body})
+        response.status_code = status
+        return response
+    if is_fragment_request():
+        response = make_response(render_template("errors/_error.html", status=status, message=message), status)
+        # htmx does not swap 4xx/5xx by default; show the message in the page's alert area instead.
+        response.headers["HX-Retarget"] = "#flash"
+        response.headers["HX-Reswap"] = "innerHTML"
+    else:
+        response = make_response(render_template("errors/error.html", status=status, message=message), status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def domain_error(error: DomainError) -> Response:
+        extra = {"field": error.field} if error.field else None
+        return error_response(error.status, error.code, error.message, extra)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError) -> Response:
+        return error_response(
+            400,
+            "csrf_failed",
+            _("This page has expired. Please go back, reload the page and try again."),
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        if status == 429:
+            message: Any = HTTP_MESSAGES[429]
+        elif status == 413:
+            limit_mb = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+            message = _("The upload is too large: at most %(mb)d MB in all.", mb=limit_mb)
+        else:
+            message = HTTP_MESSAGES.get(status, error.description)
+        response = error_response(status, HTTP_CODES.get(status, "error"), message)
+        if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
+            response.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception) -> Response:
+        db.session.rollback()
+        if app.testing:  # let tests see the traceback of any 500
+            raise error
+        log.exception("Unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "server_error", HTTP_MESSAGES[500])

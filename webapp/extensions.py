@@ -1,0 +1,39 @@
+"""Flask extensions, created once and bound to the app in create_app."""
+
+from __future__ import annotations
+
+from flask import current_app, has_request_context, request
+from flask_babel import Babel
+from flask_compress import Compress
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager, current_user
+from flask_migrate import Migrate
+from flask_wtf.csrf import CSRFProtect
+from htmx_flask import Htmx
+
+login_manager = LoginManager()
+login_manager.login_view = "accounts.login"
+login_manager.session_protection = "basic"  # mobile networks change IP addresses often
+
+csrf = CSRFProtect()
+htmx = Htmx()
+migrate = Migrate()
+compress = Compress()
+limiter = Limiter(get_remote_address)
+
+
+def select_locale() -> str:
+    """The user's saved language, else the language cookie, else Simplified Chinese."""
+    languages = current_app.config["LANGUAGES"]
+    if not has_request_context():  # CLI commands and background work
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    if current_user and current_user.is_authenticated and current_user.locale in languages:
+        return current_user.locale
+    cookie = request.cookies.get("lang")
+    if cookie in languages:
+        return cookie
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+babel = Babel()
