@@ -1,0 +1,76 @@
+"""Who reaches what: every route, for an anonymous visitor and for each role.
+
+Later issues add staff pages; each adds its rows here, so one table shows the whole access policy.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import make_report, make_user
+from tests.helpers import login
+from webapp.accounts.models import Role
+from webapp.db import db
+
+ANONYMOUS = "anonymous"
+ROLES = [ANONYMOUS, *[r.value for r in Role]]
+EVERYONE = dict.fromkeys(ROLES, 200)
+LOGGED_IN = {ANONYMOUS: 302, **{r.value: 200 for r in Role}}
+LOGGED_IN_JSON = {ANONYMOUS: 401, **{r.value: 200 for r in Role}}
+
+# (path, expected status per role). "{report}" is replaced by the id of an existing report.
+ROUTES = [
+    ("/", EVERYONE),
+    ("/reports", EVERYONE),
+    ("/reports/new", EVERYONE),
+    ("/reports/{report}", EVERYONE),
+    ("/reports/nearby?category=06042&lat=37.86&lon=112.518", EVERYONE),
+    ("/categories/search?q=垃圾", EVERYONE),
+    ("/login", {ANONYMOUS: 200, **{r.value: 302 for r in Role}}),
+    ("/register", {ANONYMOUS: 200, **{r.value: 302 for r in Role}}),
+    ("/password/reset", EVERYONE),
+    ("/me/reports", LOGGED_IN),
+    ("/me/profile", LOGGED_IN),
+    ("/healthz", EVERYONE),
+    ("/api/v1/csrf", EVERYONE),
+    ("/api/v1/categories", EVERYONE),
+    ("/api/v1/reports/{report}", EVERYONE),
+    ("/api/v1/me/reports", LOGGED_IN_JSON),
+]
+
+
+@pytest.fixture
+def report_id(app) -> int:  # type: ignore[no-untyped-def]
+    with app.app_context():
+        report = make_report()
+        db.session.commit()
+        return report.id
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_route_for_every_role(app, client, report_id, role):
+    if role != ANONYMOUS:
+        with app.app_context():
+            user = make_user(Role(role))
+            db.session.commit()
+        login(client, user)
+    for path, expected in ROUTES:
+        response = client.get(path.format(report=report_id))
+        assert response.status_code == expected[role], f"{role} GET {path}: {response.status_code}"
+
+
+def test_a_resident_never_sees_another_residents_private_data(app, client):
+    with app.app_context():
+        alice, bob = make_user(phone="13800000101"), make_user(phone="13800000102")
+        alices = make_report(alice, description="Alice 的报告")
+        db.session.commit()
+        alices_client_id = alices.client_id
+    login(client, bob)
+    assert client.get("/me/reports").get_data(as_text=True).count("Alice 的报告") == 0
+    assert client.get("/api/v1/me/reports").get_json() == []
+    for path in ("/me/profile", "/me/reports"):
+        assert "13800000101" not in client.get(path).get_data(as_text=True)
+    # The public report page and API show the report, never who sent it or their phone.
+    public = client.get(f"/api/v1/reports/{alices.id}").get_json()
+    assert "13800000101" not in str(public) and "reporter" not in public
+    assert public["client_id"] == alices_client_id

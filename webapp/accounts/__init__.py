@@ -1,0 +1,1 @@
+"""Accounts: residents and staff, roles, log-in by mobile number, profile preferences."""
