@@ -1,0 +1,193 @@
+"""JSON API for the offline outbox and other clients (``/api/v1``), and ``/healthz``.
+
+Errors are ``{"error": {"code", "message"}}`` with the right status (see webapp.errors). Every state change
+needs the ``X-CSRFToken`` header; ``GET /api/v1/csrf`` hands out a fresh token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+from flask_wtf.csrf import generate_csrf
+
+from webapp.accounts import services as accounts
+from webapp.db import db
+from webapp.errors import DomainError, NotFound, error_response
+from webapp.extensions import limiter
+from webapp.reports import services as reports
+from webapp.reports import taxonomy
+from webapp.reports.forms import parse_submission
+from webapp.reports.models import Channel, Report
+from webapp.reports.views import photo_limits, submission_rate_key
+
+bp = Blueprint("api", __name__)
+
+
+def report_summary(report: Report) -> dict[str, Any]:
+    return {
+        "id": report.id,
+        "client_id": report.client_id,
+        "url": url_for("reports.detail", report_id=report.id, _external=True),
+        "status": report.status.value,
+    }
+
+
+def report_detail(report: Report) -> dict[str, Any]:
+    return {
+        "id": report.id,
+        "client_id": report.client_id,
+        "status": report.status.value,
+        "status_label": report.status.label,
+        "category": report.category_code,
+        "category_name": report.category.name,
+        "lat": report.lat,
+        "lon": report.lon,
+        "address": report.address,
+        "description": report.description,
+        "created_at": report.created_at.isoformat(),
+        "photos": [
+            url_for("reports.media_file", key=photo.display_key, _external=True)
+            for photo in report.photos
+            if photo.kind == "before"
+        ],
+        "events": [
+            {
+                "at": event.at.isoformat(),
+                "from": event.from_status.value if event.from_status else None,
+                "to": event.to_status.value,
+                "by_role": event.actor_role,
+                "note": event.note,
+            }
+            for event in report.events
+        ],
+    }
+
+
+def login_required_json() -> Response | None:
+    if not current_user.is_authenticated:
+        return error_response(401, "unauthorized", _("Please log in first."))
+    return None
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError:
+        db.session.rollback()
+        response = jsonify({"status": "error", "db": "unavailable"})
+        response.status_code = 503
+        return response
+    return jsonify({"status": "ok", "db": "ok"})
+
+
+@bp.get("/api/v1/csrf")
+def csrf_token() -> Response:
+    response = jsonify({"csrf_token": generate_csrf()})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/api/v1/session")
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"])
+def create_session() -> Response:
+    body = request.get_json(silent=True)
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("phone"), str)
+        or not isinstance(body.get("password"), str)
+    ):
+        return error_response(400, "bad_request", _("Send JSON with a phone and a password."))
+    user = accounts.authenticate(body["phone"], body["password"])
+    if user is None:
+        return error_response(401, "invalid_credentials", _("The mobile number or password is not correct."))
+    db.session.commit()
+    login_user(user, remember=True)
+    # Logging in starts a new CSRF context for the session; hand the client its token straight away.
+    return jsonify({"csrf_token": generate_csrf(), "user": {"id": user.id, "role": user.role.value}})
+
+
+@bp.delete("/api/v1/session")
+def delete_session() -> Response:
+    logout_user()
+    return jsonify({"status": "logged_out"})
+
+
+@bp.get("/api/v1/categories")
+def categories() -> Response:
+    """The category list for the offline form."""
+    return jsonify(
+        [
+            {
+                "code": group.code,
+                "name": group.name,
+                "categories": [{"code": c.code, "name": c.name} for c in group.categories if c.active],
+            }
+            for group in taxonomy.groups()
+        ]
+    )
+
+
+@bp.post("/api/v1/reports")
+@limiter.limit(lambda: current_app.config["RATELIMIT_SUBMIT"], key_func=submission_rate_key)
+def create_report() -> Response:
+    if (denied := login_required_json()) is not None:
+        return denied
+    if request.mimetype != "multipart/form-data":
+        return error_response(415, "unsupported_media_type", _("Send the report as multipart/form-data."))
+    try:
+        data = parse_submission(
+            request.form,
+            request.files.getlist("photos"),
+            channel=Channel.APP,
+            max_photo_bytes=current_app.config["PHOTO_MAX_BYTES"],
+            client_id_required=True,
+        )
+        report, created = reports.submit_report(
+            current_user, data, storage=current_app.extensions["storage"], limits=photo_limits()
+        )
+    except DomainError as error:
+        db.session.rollback()
+        extra: dict[str, Any] = {}
+        if getattr(error, "errors", None):
+            extra["fields"] = error.errors  # type: ignore[attr-defined]
+        elif error.field:
+            extra["fields"] = {error.field: str(error.message)}
+        return error_response(error.status, error.code, error.message, extra)
+    db.session.commit()
+    response = jsonify(report_summary(report))
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = url_for("api.get_report", report_id=report.id)
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+@bp.get("/api/v1/reports/<int:report_id>")
+def get_report(report_id: int) -> Response:
+    report = reports.get_report(report_id)
+    viewer = current_user if current_user.is_authenticated else None
+    if report is None or not reports.can_view(viewer, report):
+        raise NotFound(_("This report does not exist."))
+    return jsonify(report_detail(report))
+
+
+@bp.get("/api/v1/me/reports")
+def my_reports() -> Response:
+    if (denied := login_required_json()) is not None:
+        return denied
+    return jsonify(
+        [
+            {
+                "id": r.id,
+                "client_id": r.client_id,
+                "status": r.status.value,
+                "created_at": r.created_at.isoformat(),
+            }
+            for r in reports.reports_by(current_user, limit=500)
+        ]
+    )

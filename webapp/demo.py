@@ -1,0 +1,138 @@
+"""Demo data for ``flask seed-demo``: one account per role and a handful of reports around 万柏林区, 太原.
+
+The photos are simple drawings made here with Pillow, so the demo needs no image files.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import uuid
+
+import sqlalchemy as sa
+from PIL import Image, ImageDraw
+
+from webapp.accounts import services as accounts
+from webapp.accounts.models import Role, User
+from webapp.db import db, utcnow
+from webapp.reports import services as reports
+from webapp.reports.models import Channel, LocationSource, Report
+from webapp.storage import Storage
+
+DEMO_PASSWORD = "demo12345"
+DEMO_USERS = [
+    ("13800000001", Role.CITIZEN, "王阿姨"),
+    ("13800000002", Role.VOLUNTEER, "李志愿"),
+    ("13800000003", Role.REVIEWER, "审核员 张"),
+    ("13800000004", Role.DEPARTMENT, "环卫所 刘"),
+    ("13800000005", Role.ADMIN, "指挥中心 陈"),
+]
+
+# (category, lat, lon, address, description, drawing)
+DEMO_REPORTS = [
+    (
+        "06042",
+        37.8601,
+        112.5180,
+        "万柏林区 千峰南路 与 长风西大街 路口东北角",
+        "垃圾箱满了，垃圾堆到地上，味道很大。",
+        "bin",
+    ),
+    (
+        "01002",
+        37.8553,
+        112.5232,
+        "万柏林区 迎泽西大街 88 号 公交站旁",
+        "污水井盖缺了一块，晚上很危险。",
+        "manhole",
+    ),
+    ("01037", 37.8528, 112.5105, "万柏林区 和平北路 兴华小区 东门", "门口两盏路灯不亮已经一周了。", "lamp"),
+    (
+        "09012",
+        37.8579,
+        112.5264,
+        "万柏林区 下元 兴华街 12 号楼 消防通道",
+        "私家车长期停在消防通道上。",
+        "fire_lane",
+    ),
+    (
+        "09010",
+        37.8612,
+        112.5221,
+        "万柏林区 长风西大街 地铁站 B 口",
+        "共享单车和电动车乱停，挡住盲道。",
+        "bikes",
+    ),
+    ("06013", 37.8541, 112.5159, "万柏林区 千峰南路 中段 人行道", "人行道砖塌陷，老人容易绊倒。", "pothole"),
+]
+
+
+def _drawing(kind: str, seed: int) -> bytes:
+    rng = random.Random(seed)
+    image = Image.new("RGB", (960, 720), (178, 206, 230))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 420, 960, 720), fill=(110, 110, 115))  # road
+    for x in range(0, 960, 120):
+        draw.rectangle((x + 20, 560, x + 80, 572), fill=(230, 230, 230))
+    if kind == "bin":
+        draw.rectangle((380, 300, 580, 520), fill=(40, 120, 60))
+        for _ in range(40):
+            x, y = rng.randint(330, 640), rng.randint(250, 560)
+            colour = (rng.randint(120, 250), rng.randint(100, 230), rng.randint(60, 200))
+            draw.ellipse((x, y, x + rng.randint(20, 50), y + rng.randint(15, 40)), fill=colour)
+    elif kind == "manhole":
+        draw.ellipse((330, 500, 630, 620), fill=(60, 60, 62))
+        draw.pieslice((330, 500, 630, 620), 200, 320, fill=(15, 15, 15))
+    elif kind == "lamp":
+        image.paste((40, 50, 80), (0, 0, 960, 420))
+        draw.rectangle((470, 120, 490, 520), fill=(90, 90, 90))
+        draw.rectangle((420, 100, 560, 130), fill=(70, 70, 70))
+        draw.ellipse((520, 120, 570, 150), fill=(60, 60, 60))
+    elif kind == "fire_lane":
+        for x in range(0, 960, 80):
+            draw.polygon([(x, 640), (x + 40, 640), (x + 80, 700), (x + 40, 700)], fill=(200, 30, 30))
+        draw.rounded_rectangle((300, 430, 700, 600), 30, fill=(30, 60, 140))
+        draw.ellipse((340, 560, 420, 640), fill=(20, 20, 20))
+        draw.ellipse((580, 560, 660, 640), fill=(20, 20, 20))
+    elif kind == "bikes":
+        draw.rectangle((0, 600, 960, 640), fill=(230, 200, 40))  # tactile paving
+        for i in range(6):
+            x = 100 + i * 130 + rng.randint(-20, 20)
+            draw.ellipse((x, 520, x + 70, 590), outline=(20, 20, 20), width=6)
+            draw.ellipse((x + 90, 520, x + 160, 590), outline=(20, 20, 20), width=6)
+            draw.line((x + 35, 555, x + 125, 555), fill=(240, 140, 20), width=8)
+    elif kind == "pothole":
+        draw.polygon([(300, 520), (420, 480), (640, 500), (700, 600), (480, 660), (320, 620)], fill=(70, 55, 45))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def seed_demo(storage: Storage) -> list[User]:
+    users: list[User] = []
+    for phone, role, name in DEMO_USERS:
+        user = accounts.find_by_phone(phone)
+        if user is None:
+            user = accounts.create_user(phone, DEMO_PASSWORD, role=role, display_name=name, verified_at=utcnow())
+            user.show_name_publicly = role is Role.CITIZEN
+        users.append(user)
+    citizen = users[0]
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Report)) == 0:
+        for index, (category, lat, lon, address, description, drawing) in enumerate(DEMO_REPORTS):
+            reports.submit_report(
+                citizen,
+                reports.NewReport(
+                    client_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"citizen-grid-demo-{index}")),
+                    category_code=category,
+                    description=description,
+                    lat=lat,
+                    lon=lon,
+                    address=address,
+                    location_source=LocationSource.MAP,
+                    photos=[_drawing(drawing, index)],
+                    channel=Channel.WEB,
+                ),
+                storage=storage,
+            )
+    db.session.flush()
+    return users

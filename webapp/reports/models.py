@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_babel import get_locale, ngettext
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.accounts.models import User
+from webapp.db import db, utcnow
+from webapp.reports.status import ReportStatus
+
+
+def _enum(enum_cls: type[enum.Enum], length: int = 20) -> sa.Enum:
+    return sa.Enum(enum_cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e])
+
+
+def _is_english() -> bool:
+    try:
+        return str(get_locale()).startswith("en")
+    except (RuntimeError, AttributeError):  # outside a request
+        return False
+
+
+class TimeUnit(enum.StrEnum):
+    WORK_HOURS = "work_hours"
+    WORK_DAYS = "work_days"
+
+
+class CategoryGroup(db.Model):
+    """A resident-facing first level (A–L), e.g. 垃圾与环境卫生."""
+
+    __tablename__ = "category_groups"
+
+    code: Mapped[str] = mapped_column(sa.String(2), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(sa.String(40))
+    name_en: Mapped[str] = mapped_column(sa.String(80))
+    hint_zh: Mapped[str] = mapped_column(sa.String(200), default="")
+    hint_en: Mapped[str] = mapped_column(sa.String(200), default="")
+    owner_type: Mapped[str] = mapped_column(sa.String(40), default="")
+    sort_order: Mapped[int] = mapped_column(default=0)
+
+    categories: Mapped[list[Category]] = relationship(
+        back_populates="group", order_by="Category.sort_order", lazy="selectin"
+    )
+
+    @property
+    def name(self) -> str:
+        return self.name_en if _is_english() else self.name_zh
+
+    @property
+    def hint(self) -> str:
+        return self.hint_en if _is_english() else self.hint_zh
+
+
+class Category(db.Model):
+    """A standard 5-digit sub-category (GB/T 47678.5-2026) or a local extension (9xxxx)."""
+
+    __tablename__ = "categories"
+
+    code: Mapped[str] = mapped_column(sa.String(5), primary_key=True)
+    group_code: Mapped[str] = mapped_column(sa.ForeignKey("category_groups.code"), index=True)
+    name_zh: Mapped[str] = mapped_column(sa.String(60))
+    name_en: Mapped[str] = mapped_column(sa.String(120))
+    kind: Mapped[str] = mapped_column(sa.String(10))  # component (部件) or event (事项)
+    time_limit_value: Mapped[int]
+    time_limit_unit: Mapped[TimeUnit] = mapped_column(_enum(TimeUnit))
+    volunteer_ok: Mapped[bool] = mapped_column(default=False)
+    safety_critical: Mapped[bool] = mapped_column(default=False)
+    local_extension: Mapped[bool] = mapped_column(default=False)
+    standard_ref: Mapped[str] = mapped_column(sa.String(40))
+    keywords_zh: Mapped[str] = mapped_column(sa.String(200), default="")
+    keywords_en: Mapped[str] = mapped_column(sa.String(300), default="")
+    sort_order: Mapped[int] = mapped_column(default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+
+    group: Mapped[CategoryGroup] = relationship(back_populates="categories")
+
+    @property
+    def name(self) -> str:
+        return self.name_en if _is_english() else self.name_zh
+
+    @property
+    def time_limit_label(self) -> str:
+        n = self.time_limit_value
+        if self.time_limit_unit is TimeUnit.WORK_HOURS:
+            return ngettext("%(num)d working hour", "%(num)d working hours", n)
+        return ngettext("%(num)d working day", "%(num)d working days", n)
+
+
+class Channel(enum.StrEnum):
+    WEB = "web"  # the report form, sent online
+    APP = "app"  # the offline outbox or another API client
+    OPEN311 = "open311"
+
+
+class LocationSource(enum.StrEnum):
+    GPS = "gps"  # the phone's geolocation
+    MAP = "map"  # a pin placed on the map
+    ADDRESS = "address"  # only a typed address or landmark
+    EXIF = "exif"  # the first photo's GPS tags
+
+
+class Report(db.Model):
+    __tablename__ = "reports"
+    __table_args__ = (
+        sa.Index("ix_reports_category_status", "category_code", "status"),
+        sa.Index("ix_reports_lat_lon", "lat", "lon"),
+        sa.Index("ix_reports_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The identity the phone gave the report when it was captured; a replay with it returns this report.
+    client_id: Mapped[str] = mapped_column(sa.String(36), unique=True)
+    payload_hash: Mapped[str] = mapped_column(sa.String(64))
+    reporter_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    category_code: Mapped[str] = mapped_column(sa.ForeignKey("categories.code"))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    # WGS84 decimal degrees; missing when the resident gave only an address.
+    lat: Mapped[float | None] = mapped_column(sa.Double)
+    lon: Mapped[float | None] = mapped_column(sa.Double)
+    address: Mapped[str] = mapped_column(sa.String(200), default="")
+    location_source: Mapped[LocationSource] = mapped_column(_enum(LocationSource, 10))
+    status: Mapped[ReportStatus] = mapped_column(_enum(ReportStatus), default=ReportStatus.PENDING_REVIEW)
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, 10), default=Channel.WEB)
+    captured_at: Mapped[datetime | None]  # when the phone saved it (may be long before it was sent)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    reporter: Mapped[User | None] = relationship()
+    category: Mapped[Category] = relationship(lazy="joined")
+    photos: Mapped[list[ReportPhoto]] = relationship(
+        back_populates="report", order_by="ReportPhoto.position", cascade="all, delete-orphan"
+    )
+    events: Mapped[list[ReportEvent]] = relationship(
+        back_populates="report", order_by="ReportEvent.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def public_reporter_name(self) -> str | None:
+        return self.reporter.public_name if self.reporter else None
+
+    @property
+    def has_coordinates(self) -> bool:
+        return self.lat is not None and self.lon is not None
+
+
+class ReportPhoto(db.Model):
+    """A stored photo: an EXIF-free display copy and a thumbnail, both under content-hash keys."""
+
+    __tablename__ = "report_photos"
+    __table_args__ = (sa.UniqueConstraint("report_id", "kind", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(sa.ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(10), default="before")  # before / after (result photos)
+    position: Mapped[int] = mapped_column(default=0)
+    display_key: Mapped[str] = mapped_column(sa.String(100), index=True)
+    thumb_key: Mapped[str] = mapped_column(sa.String(100), index=True)
+    width: Mapped[int]
+    height: Mapped[int]
+    thumb_width: Mapped[int]
+    thumb_height: Mapped[int]
+    phash: Mapped[str] = mapped_column(sa.String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    report: Mapped[Report] = relationship(back_populates="photos")
+
+
+class ReportEvent(db.Model):
+    """Append-only audit trail of a report: who moved it from which state to which, when, and why."""
+
+    __tablename__ = "report_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(sa.ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    actor_role: Mapped[str] = mapped_column(sa.String(20))  # a Role value, or "system"
+    from_status: Mapped[ReportStatus | None] = mapped_column(_enum(ReportStatus))
+    to_status: Mapped[ReportStatus] = mapped_column(_enum(ReportStatus))
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+
+    report: Mapped[Report] = relationship(back_populates="events")
+    actor: Mapped[User | None] = relationship()
+
+
+class ReportFollower(db.Model):
+    """A resident who said "me too" and follows someone else's report instead of filing a duplicate."""
+
+    __tablename__ = "report_followers"
+
+    report_id: Mapped[int] = mapped_column(sa.ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+@sa.event.listens_for(sa.orm.Session, "before_flush")
+def _events_are_append_only(session: sa.orm.Session, flush_context: object, instances: object) -> None:
+    for obj in (*session.dirty, *session.deleted):
+        if isinstance(obj, ReportEvent) and (obj in session.deleted or session.is_modified(obj)):
+            raise RuntimeError("report events are append-only")

@@ -1,0 +1,434 @@
+"""Report state changes and queries: submit (idempotent on the phone's client_id), follow, list, find nearby.
+
+Services flush and never commit; the view or command that calls them owns the transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from webapp.accounts.models import User
+from webapp.db import db, utcnow
+from webapp.errors import DomainError
+from webapp.geo.distance import bounding_box, haversine_m, valid_coordinates
+from webapp.reports import media, taxonomy
+from webapp.reports.models import (
+    Category,
+    Channel,
+    LocationSource,
+    Report,
+    ReportEvent,
+    ReportFollower,
+    ReportPhoto,
+)
+from webapp.reports.status import FINAL_STATUSES, OPEN_STATUSES, ReportStatus
+from webapp.storage import Storage, content_key, put_in_transaction
+
+DESCRIPTION_MAX = 2000
+ADDRESS_MAX = 200
+
+
+class ReportInvalid(DomainError):
+    """One or more fields are wrong; ``errors`` maps each field to its message."""
+
+    code = "invalid"
+    default_message = _l("Some of what you entered is not valid.")
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        first_field, first_message = next(iter(errors.items()))
+        super().__init__(first_message, field=first_field)
+
+
+class PhotoError(DomainError):
+    def __init__(self, message: str, *, status: int, code: str) -> None:
+        self.status = status
+        self.code = code
+        super().__init__(message, field="photos")
+
+
+class IdempotencyConflict(DomainError):
+    code = "idempotency_conflict"
+    default_message = _l(
+        "A different report was already sent with this report number. It was not changed; please check it."
+    )
+
+
+@dataclass(frozen=True)
+class PhotoLimits:
+    max_bytes: int = 12 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    per_report: int = 3
+
+
+@dataclass
+class NewReport:
+    """A report as captured on the phone, already parsed into Python values."""
+
+    client_id: str
+    category_code: str
+    description: str = ""
+    lat: float | None = None
+    lon: float | None = None
+    address: str = ""
+    location_source: LocationSource | None = None
+    captured_at: datetime | None = None
+    photos: list[bytes] = field(default_factory=list)
+    channel: Channel = Channel.WEB
+
+
+# --- Submitting -----------------------------------------------------------------------------------------------
+
+
+def payload_hash(data: NewReport) -> str:
+    """Fingerprint of what the resident sent, to tell a replay from a different report with the same id."""
+    canonical = {
+        "category": data.category_code,
+        "lat": None if data.lat is None else round(data.lat, 6),
+        "lon": None if data.lon is None else round(data.lon, 6),
+        "address": data.address.strip(),
+        "description": data.description.strip(),
+        "photos": [hashlib.sha256(photo).hexdigest() for photo in data.photos],
+    }
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+def _check_fields(data: NewReport, limits: PhotoLimits) -> Category:
+    errors: dict[str, str] = {}
+    category = taxonomy.get_category(data.category_code)
+    if category is None:
+        errors["category"] = _("Please choose a category from the list.")
+    if len(data.description) > DESCRIPTION_MAX:
+        errors["description"] = _("The description is too long: at most %(n)d characters.", n=DESCRIPTION_MAX)
+    if len(data.address) > ADDRESS_MAX:
+        errors["address"] = _("The address is too long: at most %(n)d characters.", n=ADDRESS_MAX)
+    if (data.lat is None) != (data.lon is None) or (
+        data.lat is not None and data.lon is not None and not valid_coordinates(data.lat, data.lon)
+    ):
+        errors["lat"] = _("The position is not valid. Please set it again on the map or type an address.")
+    if not data.photos:
+        errors["photos"] = _("Please add at least one photo of the problem.")
+    elif len(data.photos) > limits.per_report:
+        errors["photos"] = _("Please add at most %(n)d photos.", n=limits.per_report)
+    if errors:
+        raise ReportInvalid(errors)
+    assert category is not None
+    return category
+
+
+def _photo_error(number: int, rejected: media.PhotoRejected, limits: PhotoLimits) -> PhotoError:
+    if rejected.reason == "too_large":
+        message = _("Photo %(n)d is too large: at most %(mb)d MB per photo.", n=number, mb=limits.max_bytes // 2**20)
+        return PhotoError(message, status=413, code="photo_too_large")
+    if rejected.reason == "too_many_pixels":
+        message = _("Photo %(n)d has too many pixels. Please send an ordinary camera photo.", n=number)
+        return PhotoError(message, status=413, code="photo_too_many_pixels")
+    if rejected.reason == "unsupported":
+        kind = rejected.format_name or _("unknown")
+        message = _(
+            "Photo %(n)d is not a supported picture (%(kind)s). Please send a JPEG, PNG, WebP or HEIC photo.",
+            n=number,
+            kind=kind,
+        )
+        return PhotoError(message, status=415, code="photo_unsupported")
+    if rejected.reason == "empty":
+        return PhotoError(_("Photo %(n)d is an empty file.", n=number), status=422, code="photo_empty")
+    return PhotoError(
+        _("Photo %(n)d is damaged or incomplete. Please take it again.", n=number),
+        status=422,
+        code="photo_corrupt",
+    )
+
+
+def _existing_for_replay(reporter: User, data: NewReport, fingerprint: str) -> Report | None:
+    existing = db.session.scalar(sa.select(Report).where(Report.client_id == data.client_id))
+    if existing is None:
+        return None
+    if existing.reporter_id != reporter.id or existing.payload_hash != fingerprint:
+        raise IdempotencyConflict(field="client_id")
+    return existing
+
+
+def _photo_is_referenced(key: str) -> bool:
+    with db.engine.connect() as connection:
+        return (
+            connection.scalar(
+                sa.select(sa.func.count())
+                .select_from(ReportPhoto)
+                .where(sa.or_(ReportPhoto.display_key == key, ReportPhoto.thumb_key == key))
+            )
+            > 0
+        )
+
+
+def submit_report(
+    reporter: User, data: NewReport, *, storage: Storage, limits: PhotoLimits | None = None
+) -> tuple[Report, bool]:
+    """Store a new report, or return the stored one when the phone sends the same report again.
+
+    Returns ``(report, created)``. Nothing is written unless every field and photo is acceptable.
+    """
+    limits = limits or PhotoLimits()
+    fingerprint = payload_hash(data)
+    existing = _existing_for_replay(reporter, data, fingerprint)
+    if existing is not None:
+        return existing, False
+
+    category = _check_fields(data, limits)
+    processed: list[media.ProcessedPhoto] = []
+    for number, photo in enumerate(data.photos, start=1):
+        try:
+            processed.append(media.process_photo(photo, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels))
+        except media.PhotoRejected as rejected:
+            raise _photo_error(number, rejected, limits) from rejected
+
+    lat, lon, source = data.lat, data.lon, data.location_source
+    if lat is None and processed[0].gps is not None:
+        lat, lon = processed[0].gps
+        source = LocationSource.EXIF
+    if lat is None and not data.address.strip():
+        raise ReportInvalid(
+            {"lat": _("Please give the location: use your position, set a pin on the map or type an address.")}
+        )
+    if source is None or (source is not LocationSource.ADDRESS and lat is None):
+        source = LocationSource.GPS if lat is not None else LocationSource.ADDRESS
+
+    now = utcnow()
+    captured_at = data.captured_at
+    if captured_at is not None and not (now - timedelta(days=365) <= captured_at <= now + timedelta(days=1)):
+        captured_at = None  # a phone with a wrong clock; keep the report, drop the time
+
+    report = Report(
+        client_id=data.client_id,
+        payload_hash=fingerprint,
+        reporter=reporter,
+        category=category,
+        description=data.description.strip(),
+        lat=lat,
+        lon=lon,
+        address=data.address.strip(),
+        location_source=source,
+        status=ReportStatus.PENDING_REVIEW,
+        channel=data.channel,
+        captured_at=captured_at,
+        created_at=now,
+        updated_at=now,
+    )
+    files: list[tuple[str, bytes]] = []
+    for position, photo in enumerate(processed):
+        display_key = content_key(photo.display, ".jpg")
+        thumb_key = content_key(photo.thumbnail, ".jpg")
+        files += [(display_key, photo.display), (thumb_key, photo.thumbnail)]
+        report.photos.append(
+            ReportPhoto(
+                position=position,
+                display_key=display_key,
+                thumb_key=thumb_key,
+                width=photo.width,
+                height=photo.height,
+                thumb_width=photo.thumb_width,
+                thumb_height=photo.thumb_height,
+                phash=photo.phash,
+                created_at=now,
+            )
+        )
+    add_event(report, reporter, None, ReportStatus.PENDING_REVIEW, at=now)
+    db.session.add(report)
+    try:
+        # The savepoint lets a concurrent replay (two tabs sending the same report) end as a replay.
+        with db.session.begin_nested():
+            db.session.flush()
+    except sa.exc.IntegrityError:
+        db.session.expunge(report)
+        existing = _existing_for_replay(reporter, data, fingerprint)
+        if existing is None:
+            raise
+        return existing, False
+    # Files are written only once the rows are in place; a later rollback removes them again.
+    for key, content in files:
+        put_in_transaction(db.session, storage, key, content, _photo_is_referenced)
+    return report, True
+
+
+def add_event(
+    report: Report,
+    actor: User | None,
+    from_status: ReportStatus | None,
+    to_status: ReportStatus,
+    note: str = "",
+    *,
+    at: datetime | None = None,
+) -> ReportEvent:
+    """Append an audit event; the only way events are written."""
+    event = ReportEvent(
+        actor=actor,
+        actor_role=str(actor.role) if actor is not None else "system",
+        from_status=from_status,
+        to_status=to_status,
+        note=note,
+        at=at or utcnow(),
+    )
+    report.events.append(event)
+    return event
+
+
+# --- Following ("me too") ---------------------------------------------------------------------------------------
+
+
+class CannotFollow(DomainError):
+    code = "cannot_follow"
+    default_message = _l("You reported this problem yourself, so you are already following it.")
+
+
+def follow(user: User, report: Report) -> bool:
+    """Follow ``report`` instead of filing a duplicate; return False if already following."""
+    if report.reporter_id == user.id:
+        raise CannotFollow()
+    if is_following(user, report):
+        return False
+    db.session.add(ReportFollower(report_id=report.id, user_id=user.id))
+    db.session.flush()
+    return True
+
+
+def unfollow(user: User, report: Report) -> None:
+    db.session.execute(
+        sa.delete(ReportFollower).where(ReportFollower.report_id == report.id, ReportFollower.user_id == user.id)
+    )
+    db.session.flush()
+
+
+def is_following(user: User, report: Report) -> bool:
+    return db.session.get(ReportFollower, (report.id, user.id)) is not None
+
+
+def follower_count(report: Report) -> int:
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count()).select_from(ReportFollower).where(ReportFollower.report_id == report.id)
+        )
+        or 0
+    )
+
+
+# --- Reading ----------------------------------------------------------------------------------------------------
+
+
+def get_report(report_id: int) -> Report | None:
+    return db.session.get(Report, report_id)
+
+
+def can_view(user: User | None, report: Report) -> bool:
+    """Reports are public once submitted; the reporter's identity is protected by what pages show."""
+    return True
+
+
+@dataclass(frozen=True)
+class Nearby:
+    report: Report
+    distance_m: float
+
+
+def nearby_open_reports(
+    category_code: str, lat: float, lon: float, *, radius_m: float = 200, limit: int = 5
+) -> list[Nearby]:
+    """Open reports of the same category within ``radius_m``, nearest first ("is it one of these?")."""
+    if not valid_coordinates(lat, lon) or radius_m <= 0:
+        return []
+    min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, radius_m)
+    candidates = db.session.scalars(
+        sa.select(Report)
+        .where(
+            Report.category_code == category_code,
+            Report.status.in_(OPEN_STATUSES),
+            Report.lat.between(min_lat, max_lat),
+            Report.lon.between(min_lon, max_lon),
+        )
+        .order_by(Report.created_at.desc())
+        .limit(200)
+    )
+    found = [Nearby(r, haversine_m(lat, lon, r.lat, r.lon)) for r in candidates if r.lat is not None]
+    found = [n for n in found if n.distance_m <= radius_m]
+    found.sort(key=lambda n: n.distance_m)
+    return found[:limit]
+
+
+STATUS_FILTERS = ("open", "closed", *[s.value for s in ReportStatus])
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Report]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+
+def public_reports(
+    *,
+    group: str | None = None,
+    category: str | None = None,
+    status: str | None = None,
+    page: int = 1,
+    per_page: int = 20,
+) -> Page:
+    stmt = sa.select(Report)
+    if category:
+        stmt = stmt.where(Report.category_code == category)
+    elif group:
+        stmt = stmt.join(Report.category).where(Category.group_code == group)
+    if status == "open":
+        stmt = stmt.where(Report.status.in_(OPEN_STATUSES))
+    elif status == "closed":
+        stmt = stmt.where(Report.status.in_(FINAL_STATUSES))
+    elif status in ReportStatus.__members__.values():
+        stmt = stmt.where(Report.status == ReportStatus(status))
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    page = max(1, page)
+    items = db.session.scalars(
+        stmt.order_by(Report.created_at.desc(), Report.id.desc()).offset((page - 1) * per_page).limit(per_page)
+    ).all()
+    return Page(list(items), page, per_page, total)
+
+
+def reports_by(user: User, limit: int = 100) -> list[Report]:
+    return list(
+        db.session.scalars(
+            sa.select(Report)
+            .where(Report.reporter_id == user.id)
+            .order_by(Report.created_at.desc(), Report.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def followed_by(user: User, limit: int = 100) -> list[Report]:
+    return list(
+        db.session.scalars(
+            sa.select(Report)
+            .join(ReportFollower, ReportFollower.report_id == Report.id)
+            .where(ReportFollower.user_id == user.id)
+            .order_by(ReportFollower.created_at.desc())
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,235 @@
+from __future__ import annotations
+
+import uuid
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from webapp.db import db
+from webapp.errors import DomainError
+from webapp.extensions import limiter
+from webapp.rendering import is_fragment_request, page_or_fragment
+from webapp.reports import services, taxonomy
+from webapp.reports.forms import parse_submission
+from webapp.reports.models import Channel
+from webapp.reports.status import ReportStatus
+
+bp = Blueprint("reports", __name__)
+
+
+def photo_limits() -> services.PhotoLimits:
+    config = current_app.config
+    return services.PhotoLimits(
+        max_bytes=config["PHOTO_MAX_BYTES"],
+        max_pixels=config["PHOTO_MAX_PIXELS"],
+        per_report=config["PHOTOS_PER_REPORT"],
+    )
+
+
+def submission_rate_key() -> str:
+    return f"user:{current_user.get_id()}" if current_user.is_authenticated else request.remote_addr or "?"
+
+
+@bp.get("/")
+def home() -> str:
+    recent = services.public_reports(per_page=5)
+    mine = services.reports_by(current_user, limit=3) if current_user.is_authenticated else []
+    return render_template("reports/home.html", recent=recent.items, mine=mine)
+
+
+def _render_form(values: dict[str, str], errors: dict[str, str], status: int = 200) -> Response:
+    response = make_response(
+        render_template(
+            "reports/new.html",
+            groups=taxonomy.groups(),
+            values=values,
+            errors=errors,
+            selected=taxonomy.get_category(values.get("category")),
+        ),
+        status,
+    )
+    return response
+
+
+@bp.get("/reports/new")
+def new() -> Response:
+    """The report form. It is public so a phone can keep it offline; sending needs a logged-in resident."""
+    values = {key: request.args.get(key, "") for key in ("category", "lat", "lon", "address")}
+    values["client_id"] = str(uuid.uuid4())
+    return _render_form(values, {})
+
+
+@bp.post("/reports/new")
+@login_required
+@limiter.limit(lambda: current_app.config["RATELIMIT_SUBMIT"], key_func=submission_rate_key)
+def create() -> Response:
+    values = {
+        key: request.form.get(key, "")
+        for key in ("category", "lat", "lon", "address", "description", "client_id", "location_source")
+    }
+    try:
+        data = parse_submission(
+            request.form,
+            request.files.getlist("photos"),
+            channel=Channel.WEB,
+            max_photo_bytes=current_app.config["PHOTO_MAX_BYTES"],
+            client_id_required=False,
+        )
+        report, created = services.submit_report(
+            current_user, data, storage=current_app.extensions["storage"], limits=photo_limits()
+        )
+    except DomainError as error:
+        db.session.rollback()
+        errors = getattr(error, "errors", None) or {error.field or "form": str(error.message)}
+        if not values["client_id"]:
+            values["client_id"] = str(uuid.uuid4())
+        return _render_form(values, errors, error.status)
+    db.session.commit()
+    if created:
+        flash(_("Thank you! Your report has been sent. Its number is %(id)d.", id=report.id), "success")
+    else:
+        flash(_("This report had already arrived; nothing was sent twice."), "info")
+    return redirect(url_for("reports.detail", report_id=report.id), 303)
+
+
+@bp.get("/reports")
+def index() -> Response:
+    group = request.args.get("group") or None
+    category = request.args.get("category") or None
+    status = request.args.get("status") or None
+    if status not in (None, *services.STATUS_FILTERS):
+        status = None
+    page = request.args.get("page", 1, type=int) or 1
+    result = services.public_reports(
+        group=group,
+        category=category,
+        status=status,
+        page=page,
+        per_page=current_app.config["REPORTS_PER_PAGE"],
+    )
+    filters = {"group": group or "", "category": category or "", "status": status or ""}
+    return page_or_fragment(
+        "reports/index.html",
+        "reports/_list.html",
+        result=result,
+        filters=filters,
+        groups=taxonomy.groups(),
+        statuses=list(ReportStatus),
+    )
+
+
+def _visible_report(report_id: int) -> services.Report:
+    report = services.get_report(report_id)
+    if report is None or not services.can_view(current_user if current_user.is_authenticated else None, report):
+        abort(404)
+    return report
+
+
+@bp.get("/reports/<int:report_id>")
+def detail(report_id: int) -> str:
+    report = _visible_report(report_id)
+    following = current_user.is_authenticated and services.is_following(current_user, report)
+    return render_template(
+        "reports/detail.html",
+        report=report,
+        following=following,
+        followers=services.follower_count(report),
+    )
+
+
+@bp.post("/reports/<int:report_id>/follow")
+@login_required
+def follow(report_id: int) -> Response:
+    """ "Me too": follow an existing report instead of filing a duplicate."""
+    report = _visible_report(report_id)
+    services.follow(current_user, report)
+    db.session.commit()
+    if is_fragment_request():
+        return page_or_fragment(
+            "reports/detail.html",
+            "reports/_followed.html",
+            report=report,
+            followers=services.follower_count(report),
+        )
+    flash(_("You now follow this report; you will see every step here and in “My reports”."), "success")
+    return redirect(url_for("reports.detail", report_id=report.id), 303)
+
+
+@bp.post("/reports/<int:report_id>/unfollow")
+@login_required
+def unfollow(report_id: int) -> Response:
+    report = _visible_report(report_id)
+    services.unfollow(current_user, report)
+    db.session.commit()
+    flash(_("You no longer follow this report."), "info")
+    return redirect(url_for("reports.detail", report_id=report.id), 303)
+
+
+@bp.get("/reports/nearby")
+def nearby() -> Response:
+    """Open reports of the same category close to the chosen place, shown before submitting."""
+    category = request.args.get("category", "")
+    lat = request.args.get("lat", type=float)
+    lon = request.args.get("lon", type=float)
+    found: list[services.Nearby] = []
+    if category and lat is not None and lon is not None:
+        found = services.nearby_open_reports(
+            category,
+            lat,
+            lon,
+            radius_m=current_app.config["DUPLICATE_RADIUS_M"],
+            limit=current_app.config["DUPLICATE_LIMIT"],
+        )
+    return page_or_fragment(
+        "reports/nearby.html",
+        "reports/_nearby.html",
+        found=found,
+        radius=current_app.config["DUPLICATE_RADIUS_M"],
+    )
+
+
+@bp.get("/categories/search")
+def category_search() -> Response:
+    query = request.args.get("q", "")
+    return page_or_fragment(
+        "reports/category_search.html",
+        "reports/_category_results.html",
+        query=query,
+        results=taxonomy.search(query),
+        selected=request.args.get("category", ""),
+    )
+
+
+@bp.get("/me/reports")
+@login_required
+def mine() -> Response:
+    return page_or_fragment(
+        "reports/mine.html",
+        "reports/_mine_list.html",
+        reports=services.reports_by(current_user),
+        followed=services.followed_by(current_user),
+    )
+
+
+@bp.get("/media/<path:key>")
+def media_file(key: str) -> Response:
+    """Stored photos. Keys are content hashes, so a file never changes and may be cached for a year."""
+    storage = current_app.extensions["storage"]
+    if not key.endswith(".jpg") or not storage.exists(key):
+        abort(404)
+    response = make_response(storage.open(key))
+    response.headers["Content-Type"] = "image/jpeg"
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
