@@ -42,6 +42,7 @@ test: install
 bench: install
 	$(BIN)/python bench/photo_pipeline.py
 	$(BIN)/python bench/page_weight.py
+	$(BIN)/python bench/offline_capture.py
 
 lint: install
 	$(BIN)/ruff check webapp tests bench

@@ -4,6 +4,8 @@ For each page a fresh browser context (empty cache) loads the page on a 360 px w
 4x; the script adds up what crossed the network (Chrome's encodedDataLength: headers plus the gzip body) for
 every request the page made, and prints the biggest resources. The same page is then loaded with compression
 refused (Accept-Encoding: identity) as a baseline, so the figures show what gzip saves. Target: 60 KB per page.
+A last column counts, on the server, every byte of the visit including what the service worker downloads in the
+background after the page has loaded (the offline copy of the app).
 
 Run: .venv/bin/python bench/page_weight.py [--pages /reports/new /reports]
 """
@@ -27,8 +29,27 @@ from tests.browser import LAUNCH_ARGS, chromium_path  # noqa: E402
 TARGET_BYTES = 60 * 1024
 
 
+class ByteCounter:
+    """Counts the response bytes the server sends (bodies, after compression)."""
+
+    total = 0
+
+    def __init__(self, app) -> None:  # type: ignore[no-untyped-def]
+        self.app = app
+
+    def __call__(self, environ, start_response):  # type: ignore[no-untyped-def]
+        for chunk in self.app(environ, start_response):
+            ByteCounter.total += len(chunk)
+            yield chunk
+
+
 def start_app(workdir: Path) -> str:
+    import logging
+
     from flask_migrate import upgrade
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
     from webapp import create_app
     from webapp.db import db
@@ -48,12 +69,12 @@ def start_app(workdir: Path) -> str:
         sync_categories()
         seed_demo(app.extensions["storage"])
         db.session.commit()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, ByteCounter(app), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_port}"
 
 
-def measure(browser, url: str, *, compressed: bool) -> tuple[int, float, list[tuple[int, str]]]:  # type: ignore[no-untyped-def]
+def measure(browser, url: str, *, compressed: bool) -> tuple[int, float, list[tuple[int, str]], int]:  # type: ignore[no-untyped-def]
     headers = {} if compressed else {"Accept-Encoding": "identity"}
     context = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN", extra_http_headers=headers)
     page = context.new_page()
@@ -64,12 +85,16 @@ def measure(browser, url: str, *, compressed: bool) -> tuple[int, float, list[tu
     sizes: dict[str, int] = {}
     cdp.on("Network.requestWillBeSent", lambda e: urls.__setitem__(e["requestId"], e["request"]["url"]))
     cdp.on("Network.loadingFinished", lambda e: sizes.__setitem__(e["requestId"], int(e["encodedDataLength"])))
+    ByteCounter.total = 0
     page.goto(url, wait_until="load")
     page.wait_for_load_state("networkidle")
     load_ms = page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd")
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")  # the offline copy is stored by now
+    page.wait_for_timeout(500)
+    everything = ByteCounter.total
     context.close()
     items = sorted(((size, urls.get(rid, "?")) for rid, size in sizes.items()), reverse=True)
-    return sum(size for size, _ in items), float(load_ms), items
+    return sum(size for size, _ in items), float(load_ms), items, everything
 
 
 def main() -> int:
@@ -83,17 +108,18 @@ def main() -> int:
             launch["executable_path"] = path
         browser = playwright.chromium.launch(**launch)
         print(f"First-load weight (fresh cache, 360 px, CPU 4x slower); target <= {TARGET_BYTES // 1024} KB\n")
-        print(f"{'page':<16}{'gzip KB':>10}{'identity KB':>13}{'saved':>8}{'load ms':>10}  result")
+        print(f"{'page':<16}{'gzip KB':>10}{'identity KB':>13}{'saved':>8}{'load ms':>10}  result  {'with SW KB':>10}")
         worst = 0
         details = []
         for page_path in args.pages:
-            total, load_ms, items = measure(browser, base + page_path, compressed=True)
-            baseline, _, _ = measure(browser, base + page_path, compressed=False)
+            total, load_ms, items, everything = measure(browser, base + page_path, compressed=True)
+            baseline, _, _, _ = measure(browser, base + page_path, compressed=False)
             worst = max(worst, total)
             verdict = "PASS" if total <= TARGET_BYTES else "MISS"
             saved = 1 - total / baseline if baseline else 0
             print(
-                f"{page_path:<16}{total / 1024:>10.1f}{baseline / 1024:>13.1f}{saved:>8.0%}{load_ms:>10.0f}  {verdict}"
+                f"{page_path:<16}{total / 1024:>10.1f}{baseline / 1024:>13.1f}{saved:>8.0%}{load_ms:>10.0f}  {verdict:<6}"
+                f"  {everything / 1024:>10.1f}"
             )
             details.append((page_path, items))
         browser.close()

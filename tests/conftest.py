@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,10 +123,51 @@ def storage(app: Flask):  # type: ignore[no-untyped-def]
 # --- Browser tests -------------------------------------------------------------------------------------------
 
 
+class FaultInjector:
+    """WSGI middleware that makes the test server misbehave on purpose for matching requests.
+
+    ``plan`` is a list of faults used up one per matching request:
+    "500" answers 500 without touching the app; "lost" lets the app commit, then answers 500 (the phone never
+    learns the report arrived); "drop" lets the app commit, then cuts the connection; ("slow", seconds) waits
+    before passing the request on.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.plan: list[object] = []
+        self.path = "/api/v1/reports"
+        self.seen: list[str] = []
+
+    def __call__(self, environ, start_response):  # type: ignore[no-untyped-def]
+        matches = environ["REQUEST_METHOD"] == "POST" and environ["PATH_INFO"] == self.path
+        if matches:
+            self.seen.append(environ["PATH_INFO"])
+        if not (matches and self.plan):
+            return self.app(environ, start_response)
+        fault = self.plan.pop(0)
+        if fault == "500":
+            environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+            return [b"injected failure"]
+        if isinstance(fault, tuple) and fault[0] == "slow":
+            time.sleep(float(fault[1]))  # type: ignore[arg-type]
+            return self.app(environ, start_response)
+        body = b"".join(self.app(environ, lambda *args, **kwargs: None))  # the app commits the report
+        del body
+        if fault == "drop":
+            connection = environ["werkzeug.socket"]
+            connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+            return []
+        start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+        return [b"injected: the response was lost"]
+
+
 class LiveServer:
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.faults = FaultInjector(app)
+        self.server = make_server("127.0.0.1", 0, self.faults, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -138,11 +181,19 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
-def live_server(app: Flask) -> Iterator[LiveServer]:
+def _live_server(app: Flask) -> Iterator[LiveServer]:
     server = LiveServer(app)
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def live_server(_live_server: LiveServer) -> Iterator[LiveServer]:
+    """The app served on a real port for the browser; faults planned by a test end with it."""
+    yield _live_server
+    _live_server.faults.plan.clear()
+    _live_server.faults.seen.clear()
 
 
 @pytest.fixture(scope="session")

@@ -34,6 +34,9 @@ from webapp.storage import Storage, content_key, put_in_transaction
 
 DESCRIPTION_MAX = 2000
 ADDRESS_MAX = 200
+# List thumbnails are shown 80 CSS px wide; 160 px covers a 2x screen and keeps a list of ten under ~40 KB.
+THUMB_EDGE = 160
+THUMB_QUALITY = 60
 
 
 class ReportInvalid(DomainError):
