@@ -108,7 +108,10 @@ def main() -> int:
             launch["executable_path"] = path
         browser = playwright.chromium.launch(**launch)
         print(f"First-load weight (fresh cache, 360 px, CPU 4x slower); target <= {TARGET_BYTES // 1024} KB\n")
-        print(f"{'page':<16}{'gzip KB':>10}{'identity KB':>13}{'saved':>8}{'load ms':>10}  result  {'with SW KB':>10}")
+        header = (
+            f"{'page':<16}{'gzip KB':>10}{'identity KB':>13}{'saved':>8}{'load ms':>10}  result  {'with SW KB':>10}"
+        )
+        print(header)
         worst = 0
         details = []
         for page_path in args.pages:

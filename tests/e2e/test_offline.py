@@ -3,6 +3,7 @@ phone and reach the server exactly once, whatever the network and the server do.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -60,10 +61,8 @@ def open_profile(browser_type, browser_type_launch_args, browser_context_args, t
 
     yield open_context
     for context in contexts:
-        try:
+        with contextlib.suppress(Exception):  # already closed by the test
             context.close()
-        except Exception:  # already closed by the test
-            pass
 
 
 def controlled_page(context: BrowserContext, base: str, path: str = "/reports/new") -> Page:
