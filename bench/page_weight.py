@@ -121,8 +121,8 @@ def main() -> int:
             verdict = "PASS" if total <= TARGET_BYTES else "MISS"
             saved = 1 - total / baseline if baseline else 0
             print(
-                f"{page_path:<16}{total / 1024:>10.1f}{baseline / 1024:>13.1f}{saved:>8.0%}{load_ms:>10.0f}  {verdict:<6}"
-                f"  {everything / 1024:>10.1f}"
+                f"{page_path:<16}{total / 1024:>10.1f}{baseline / 1024:>13.1f}{saved:>8.0%}{load_ms:>10.0f}"
+                f"  {verdict:<6}  {everything / 1024:>10.1f}"
             )
             details.append((page_path, items))
         browser.close()

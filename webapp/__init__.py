@@ -51,6 +51,8 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     from webapp.storage import make_storage
 
     app.extensions["sms"] = make_sender(app.config["SMS_BACKEND"])
+    if app.config["SMS_BACKEND"] == "log" and not app.testing:
+        app.logger.warning("SMS_BACKEND=log: verification codes are only logged, not sent (development only)")
     app.extensions["storage"] = make_storage(app.config["STORAGE_BACKEND"], app.config["UPLOAD_DIR"])
 
     from webapp import models  # noqa: F401  (every model registered before the first query)
@@ -82,6 +84,8 @@ def _fill_instance_defaults(app: Flask) -> None:
     instance = Path(app.instance_path)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = instance_secret_key(app.instance_path)
+        if not app.testing:
+            app.logger.warning("SECRET_KEY is not set: using the demo key in %s/secret_key", app.instance_path)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         instance.mkdir(parents=True, exist_ok=True)
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'citizen_grid.sqlite3'}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 from flask_migrate import upgrade as alembic_upgrade
 
 from webapp.accounts import services as accounts
@@ -19,6 +20,7 @@ def register_commands(app: Flask) -> None:
 
 
 @click.command("upgrade")
+@with_appcontext
 def upgrade_command() -> None:
     """Migrate the database to the newest schema and load the reference data (categories)."""
     from webapp.reports.taxonomy import sync_categories
@@ -30,6 +32,7 @@ def upgrade_command() -> None:
 
 
 @click.command("create-user")
+@with_appcontext
 @click.option("--phone", required=True, help="Mainland mobile number, 11 digits.")
 @click.option("--password", required=True, help="At least 8 characters.")
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
@@ -48,6 +51,7 @@ def create_user_command(phone: str, password: str, role: str, name: str) -> None
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo_command() -> None:
     """Demo accounts for every role and a few reports. Safe to run again."""
     from webapp.demo import DEMO_PASSWORD, seed_demo

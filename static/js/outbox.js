@@ -160,14 +160,23 @@
     });
   }
 
-  /** Record the server's confirmation and drop the item, in one transaction. */
+  var SENT_KEPT = 30;
+
+  /** Record the server's confirmation and drop the item, in one transaction; keep the last few confirmations. */
   function confirm(item, body) {
     return openDb().then(function (db) {
       return new Promise(function (resolve, reject) {
         var transaction = db.transaction([OUTBOX, SENT], "readwrite");
-        transaction.objectStore(SENT).put({
+        var sentStore = transaction.objectStore(SENT);
+        sentStore.put({
           client_id: item.client_id, id: body.id, url: body.url, label: item.label, sent_at: Date.now()
         });
+        var all = sentStore.getAll();
+        all.onsuccess = function () {
+          all.result.sort(function (a, b) { return b.sent_at - a.sent_at; }).slice(SENT_KEPT).forEach(function (old) {
+            sentStore["delete"](old.client_id);
+          });
+        };
         transaction.objectStore(OUTBOX)["delete"](item.client_id);
         transaction.oncomplete = function () { resolve(); };
         transaction.onerror = function () { reject(transaction.error); };
