@@ -20,9 +20,8 @@ from webapp.errors import DomainError, NotFound, error_response
 from webapp.extensions import limiter
 from webapp.reports import services as reports
 from webapp.reports import taxonomy
-from webapp.reports.forms import parse_submission
+from webapp.reports.intake import submission_rate_key, submit_from_request
 from webapp.reports.models import Channel, Report
-from webapp.reports.views import photo_limits, submission_rate_key
 
 bp = Blueprint("api", __name__)
 
@@ -140,16 +139,7 @@ def create_report() -> Response:
     if request.mimetype != "multipart/form-data":
         return error_response(415, "unsupported_media_type", _("Send the report as multipart/form-data."))
     try:
-        data = parse_submission(
-            request.form,
-            request.files.getlist("photos"),
-            channel=Channel.APP,
-            max_photo_bytes=current_app.config["PHOTO_MAX_BYTES"],
-            client_id_required=True,
-        )
-        report, created = reports.submit_report(
-            current_user, data, storage=current_app.extensions["storage"], limits=photo_limits()
-        )
+        report, created = submit_from_request(Channel.APP, client_id_required=True)
     except DomainError as error:
         db.session.rollback()
         extra: dict[str, Any] = {}

@@ -22,24 +22,11 @@ from webapp.errors import DomainError
 from webapp.extensions import limiter
 from webapp.rendering import is_fragment_request, page_or_fragment
 from webapp.reports import services, taxonomy
-from webapp.reports.forms import parse_submission
+from webapp.reports.intake import submission_rate_key, submit_from_request
 from webapp.reports.models import Channel
 from webapp.reports.status import ReportStatus
 
 bp = Blueprint("reports", __name__)
-
-
-def photo_limits() -> services.PhotoLimits:
-    config = current_app.config
-    return services.PhotoLimits(
-        max_bytes=config["PHOTO_MAX_BYTES"],
-        max_pixels=config["PHOTO_MAX_PIXELS"],
-        per_report=config["PHOTOS_PER_REPORT"],
-    )
-
-
-def submission_rate_key() -> str:
-    return f"user:{current_user.get_id()}" if current_user.is_authenticated else request.remote_addr or "?"
 
 
 @bp.get("/")
@@ -80,16 +67,7 @@ def create() -> Response:
         for key in ("category", "lat", "lon", "address", "description", "client_id", "location_source")
     }
     try:
-        data = parse_submission(
-            request.form,
-            request.files.getlist("photos"),
-            channel=Channel.WEB,
-            max_photo_bytes=current_app.config["PHOTO_MAX_BYTES"],
-            client_id_required=False,
-        )
-        report, created = services.submit_report(
-            current_user, data, storage=current_app.extensions["storage"], limits=photo_limits()
-        )
+        report, created = submit_from_request(Channel.WEB, client_id_required=False)
     except DomainError as error:
         db.session.rollback()
         errors = getattr(error, "errors", None) or {error.field or "form": str(error.message)}
