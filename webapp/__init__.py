@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request, url_for
+from flask import Flask, request
 from flask_babel import get_locale
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -71,7 +71,6 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     _register_template_helpers(app)
     _register_security_headers(app)
-    login_manager.unauthorized_handler(_unauthorized)
 
     from webapp.cli import register_commands
 
@@ -93,28 +92,6 @@ def _fill_instance_defaults(app: Flask) -> None:
         app.config["UPLOAD_DIR"] = str(instance / "uploads")
 
 
-def _unauthorized():  # type: ignore[no-untyped-def]
-    from flask import flash, redirect
-
-    from webapp.errors import error_response, wants_json
-    from webapp.rendering import is_fragment_request
-
-    if wants_json():
-        return error_response(401, "unauthorized", _login_message())
-    if is_fragment_request():
-        response = error_response(401, "unauthorized", _login_message())
-        response.headers["HX-Redirect"] = url_for("accounts.login", next=request.full_path.rstrip("?"))
-        return response
-    flash(_login_message(), "info")
-    return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
-
-
-def _login_message() -> str:
-    from flask_babel import gettext
-
-    return gettext("Please log in first.")
-
-
 def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["static_url"] = static_url
 
@@ -134,16 +111,17 @@ def _register_template_helpers(app: Flask) -> None:
 
 
 def _register_security_headers(app: Flask) -> None:
+    tile_origin = _origin(app.config.get("MAP_TILE_URL", ""))
+    img_src = "'self' data: blob:" + (f" {tile_origin}" if tile_origin else "")
+    policy = (
+        f"default-src 'self'; img-src {img_src}; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; worker-src 'self'; manifest-src 'self'; frame-ancestors 'none'; "
+        "base-uri 'self'; form-action 'self'; object-src 'none'"
+    )
+
     @app.after_request
     def headers(response):  # type: ignore[no-untyped-def]
-        tile_origin = _origin(app.config.get("MAP_TILE_URL", ""))
-        img_src = "'self' data: blob:" + (f" {tile_origin}" if tile_origin else "")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            f"default-src 'self'; img-src {img_src}; style-src 'self'; script-src 'self'; "
-            "connect-src 'self'; worker-src 'self'; manifest-src 'self'; frame-ancestors 'none'; "
-            "base-uri 'self'; form-action 'self'; object-src 'none'",
-        )
+        response.headers.setdefault("Content-Security-Policy", policy)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")

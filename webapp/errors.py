@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, make_response, render_template, request
+from flask import Flask, Response, flash, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from webapp.db import db
+from webapp.extensions import login_manager
 from webapp.rendering import is_fragment_request
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,23 @@ def error_response(status: int, code: str, message: Any, extra: dict[str, Any] |
     return response
 
 
+def unauthorized() -> Response:
+    """Not logged in: 401 JSON for the API, a redirect to the login page (via HX-Redirect for htmx) otherwise."""
+    message = _("Please log in first.")
+    login_url = url_for("accounts.login", next=request.full_path.rstrip("?"))
+    if wants_json():
+        return error_response(401, "unauthorized", message)
+    if is_fragment_request():
+        response = error_response(401, "unauthorized", message)
+        response.headers["HX-Redirect"] = login_url
+        return response
+    flash(message, "info")
+    return redirect(login_url)
+
+
 def register_error_handlers(app: Flask) -> None:
+    login_manager.unauthorized_handler(unauthorized)
+
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError) -> Response:
         extra = {"field": error.field} if error.field else None
