@@ -15,6 +15,7 @@ from webapp.config import Config, instance_secret_key
 from webapp.db import db
 from webapp.extensions import babel, compress, csrf, htmx, limiter, login_manager, migrate, select_locale
 from webapp.rendering import static_url
+from webapp.routing import CONVERTERS
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -34,6 +35,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     elif config is not None:
         app.config.from_object(config)
     _fill_instance_defaults(app)
+    app.url_map.converters.update(CONVERTERS)
     if app.config.get("TRUSTED_PROXIES", 0):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"], x_proto=1)  # type: ignore[method-assign]
 

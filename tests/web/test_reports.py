@@ -226,8 +226,10 @@ def test_report_list_filters_by_status_and_paginates(app, client, monkeypatch):
 
 
 def test_unknown_report_is_404(client):
-    assert client.get("/reports/999999").status_code == 404
-    assert client.get("/api/v1/reports/999999").status_code == 404
+    for number in ("999999", "0", "99999999999999999999", "-1", "abc"):
+        assert client.get(f"/reports/{number}").status_code == 404
+        assert client.get(f"/api/v1/reports/{number}").status_code == 404
+    assert client.get("/reports?page=99999999999999999999999").status_code == 200
 
 
 def test_nearby_reports_full_page_and_fragment(app, client):

@@ -157,7 +157,7 @@ def create_report() -> Response:
     return response
 
 
-@bp.get("/api/v1/reports/<int:report_id>")
+@bp.get("/api/v1/reports/<id:report_id>")
 def get_report(report_id: int) -> Response:
     report = reports.get_report(report_id)
     viewer = current_user if current_user.is_authenticated else None

@@ -89,7 +89,7 @@ def index() -> Response:
     status = request.args.get("status") or None
     if status not in (None, *services.STATUS_FILTERS):
         status = None
-    page = request.args.get("page", 1, type=int) or 1
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
     result = services.public_reports(
         group=group,
         category=category,
@@ -115,7 +115,7 @@ def _visible_report(report_id: int) -> services.Report:
     return report
 
 
-@bp.get("/reports/<int:report_id>")
+@bp.get("/reports/<id:report_id>")
 def detail(report_id: int) -> str:
     report = _visible_report(report_id)
     following = current_user.is_authenticated and services.is_following(current_user, report)
@@ -127,7 +127,7 @@ def detail(report_id: int) -> str:
     )
 
 
-@bp.post("/reports/<int:report_id>/follow")
+@bp.post("/reports/<id:report_id>/follow")
 @login_required
 def follow(report_id: int) -> Response:
     """ "Me too": follow an existing report instead of filing a duplicate."""
@@ -145,7 +145,7 @@ def follow(report_id: int) -> Response:
     return redirect(url_for("reports.detail", report_id=report.id), 303)
 
 
-@bp.post("/reports/<int:report_id>/unfollow")
+@bp.post("/reports/<id:report_id>/unfollow")
 @login_required
 def unfollow(report_id: int) -> Response:
     report = _visible_report(report_id)
