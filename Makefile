@@ -43,6 +43,7 @@ bench: install
 	$(BIN)/python bench/photo_pipeline.py
 	$(BIN)/python bench/page_weight.py
 	$(BIN)/python bench/offline_capture.py
+	$(BIN)/python bench/grid_lookup.py
 
 lint: install
 	$(BIN)/ruff check webapp tests bench

@@ -26,6 +26,7 @@ from webapp import create_app
 from webapp.config import TestConfig, normalise_database_url
 from webapp.db import db
 from webapp.extensions import limiter
+from webapp.geo.services import invalidate_grid_index
 from webapp.reports.taxonomy import sync_categories
 
 # Reference data loaded once per session and kept between tests.
@@ -96,6 +97,7 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
         _empty_tables()
         db.session.remove()
     limiter.reset()
+    invalidate_grid_index()
     app.extensions["sms"].sent.clear()
     upload_dir = Path(app.config["UPLOAD_DIR"])
     shutil.rmtree(upload_dir, ignore_errors=True)

@@ -60,13 +60,17 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     from webapp import models  # noqa: F401  (every model registered before the first query)
     from webapp.accounts.views import bp as accounts_bp
     from webapp.api.views import bp as api_bp
+    from webapp.feedback.views import bp as feedback_bp
+    from webapp.handling.views import bp as handling_bp
+    from webapp.notifications.views import bp as notifications_bp
     from webapp.pwa.views import bp as pwa_bp
     from webapp.reports.views import bp as reports_bp
+    from webapp.review import emergency
+    from webapp.review.views import bp as review_bp
 
-    app.register_blueprint(accounts_bp)
-    app.register_blueprint(reports_bp)
-    app.register_blueprint(api_bp)
-    app.register_blueprint(pwa_bp)
+    for blueprint in (accounts_bp, reports_bp, api_bp, pwa_bp, review_bp, handling_bp, notifications_bp, feedback_bp):
+        app.register_blueprint(blueprint)
+    emergency.connect()
 
     from webapp.errors import register_error_handlers
 
@@ -95,20 +99,26 @@ def _fill_instance_defaults(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
-    app.jinja_env.globals["static_url"] = static_url
+    from webapp.feedback.services import can_rate, rating_of
+    from webapp.notifications.services import unread_count
+    from webapp.review.emergency import unacknowledged
+    from webapp.review.workflow import action_label
+
+    app.jinja_env.globals.update(
+        static_url=static_url, action_label=action_label, can_rate=can_rate, rating_of=rating_of
+    )
 
     @app.context_processor
     def inject() -> dict[str, Any]:
         locale = str(get_locale() or app.config["BABEL_DEFAULT_LOCALE"])
-        if current_user.is_authenticated:
-            large_text = current_user.large_text
-        else:
-            large_text = request.cookies.get("large_text") == "on"
+        user = current_user if current_user.is_authenticated else None
         return {
             "current_locale": locale,
             "html_lang": "en" if locale.startswith("en") else "zh-Hans",
-            "large_text": large_text,
+            "large_text": user.large_text if user else request.cookies.get("large_text") == "on",
             "languages": app.config["LANGUAGES"],
+            "unread_notifications": unread_count(user) if user else 0,
+            "emergencies": unacknowledged(user) if user else [],
         }
 
 

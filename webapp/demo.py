@@ -1,4 +1,5 @@
-"""Demo data for ``flask seed-demo``: one account per role and a handful of reports around 万柏林区, 太原.
+"""Demo data for ``flask seed-demo``: departments with routing rules, the demo grids, one account per role and a
+handful of reports around 万柏林区, 太原 in different states.
 
 The photos are simple drawings made here with Pillow, so the demo needs no image files.
 """
@@ -8,25 +9,47 @@ from __future__ import annotations
 import io
 import random
 import uuid
+from pathlib import Path
 
 import sqlalchemy as sa
 from PIL import Image, ImageDraw
 
 from webapp.accounts import services as accounts
-from webapp.accounts.models import Role, User
+from webapp.accounts.models import Department, Role, User
 from webapp.db import db, utcnow
+from webapp.geo.models import Grid
+from webapp.geo.services import import_grids
 from webapp.reports import services as reports
 from webapp.reports.models import Channel, LocationSource, Report
+from webapp.review.models import RoutingRule
 from webapp.storage import Storage
 
 DEMO_PASSWORD = "demo12345"
-DEMO_USERS = [
-    ("13800000001", Role.CITIZEN, "王阿姨"),
-    ("13800000002", Role.VOLUNTEER, "李志愿"),
-    ("13800000003", Role.REVIEWER, "审核员 张"),
-    ("13800000004", Role.DEPARTMENT, "环卫所 刘"),
-    ("13800000005", Role.ADMIN, "指挥中心 陈"),
+DISTRICT = "140109"  # 万柏林区
+# (code, Chinese name, English name, category groups it handles in the district, district fallback?)
+DEMO_DEPARTMENTS = [
+    ("HW", "万柏林区环卫中心", "Sanitation centre", "D", False),
+    ("LD", "万柏林区路灯管理所", "Street lighting office", "B", False),
+    ("SZ", "万柏林区市政工程处", "Municipal works", "ACJ", False),
+    ("ZF", "万柏林区综合行政执法局", "Urban management enforcement", "EFHI", False),
+    ("YL", "万柏林区园林绿化中心", "Parks and greenery centre", "G", False),
+    ("YJ", "万柏林区应急管理局", "Emergency management bureau", "K", False),
+    ("JD-QF", "千峰街道办事处", "Qianfeng street office", "", False),
+    ("JD-XH", "兴华街道办事处", "Xinghua street office", "", False),
+    ("JD-HP", "和平街道办事处", "Heping street office", "", False),
+    ("CG", "万柏林区城市管理局", "District city management bureau (fallback)", "L", True),
 ]
+# (phone, role, display name, department code, department head?, reviewer on duty?)
+DEMO_USERS = [
+    ("13800000001", Role.CITIZEN, "王阿姨", None, False, False),
+    ("13800000002", Role.VOLUNTEER, "李志愿", None, False, False),
+    ("13800000003", Role.REVIEWER, "审核员 张", None, False, True),
+    ("13800000004", Role.DEPARTMENT, "环卫中心 刘", "HW", True, False),
+    ("13800000005", Role.ADMIN, "指挥中心 陈", None, False, False),
+    ("13800000006", Role.DEPARTMENT, "路灯所 赵", "LD", True, False),
+    ("13800000007", Role.DEPARTMENT, "市政工程处 孙", "SZ", True, False),
+]
+GRIDS_FILE = Path(__file__).resolve().parent / "geo" / "data" / "demo_grids.geojson"
 
 # (category, lat, lon, address, description, drawing)
 DEMO_REPORTS = [
@@ -101,6 +124,12 @@ def _drawing(kind: str, seed: int) -> bytes:
             draw.ellipse((x, 520, x + 70, 590), outline=(20, 20, 20), width=6)
             draw.ellipse((x + 90, 520, x + 160, 590), outline=(20, 20, 20), width=6)
             draw.line((x + 35, 555, x + 125, 555), fill=(240, 140, 20), width=8)
+    elif kind == "lamp_fixed":
+        image.paste((40, 50, 80), (0, 0, 960, 420))
+        draw.rectangle((470, 120, 490, 520), fill=(90, 90, 90))
+        draw.rectangle((420, 100, 560, 130), fill=(70, 70, 70))
+        draw.ellipse((520, 120, 570, 150), fill=(255, 230, 120))
+        draw.polygon([(520, 150), (570, 150), (640, 420), (450, 420)], fill=(120, 120, 90))
     elif kind == "pothole":
         draw.polygon([(300, 520), (420, 480), (640, 500), (700, 600), (480, 660), (320, 620)], fill=(70, 55, 45))
     buffer = io.BytesIO()
@@ -108,15 +137,38 @@ def _drawing(kind: str, seed: int) -> bytes:
     return buffer.getvalue()
 
 
+def _departments() -> dict[str, Department]:
+    departments = {}
+    for code, name_zh, name_en, groups, fallback in DEMO_DEPARTMENTS:
+        department = db.session.scalar(sa.select(Department).where(Department.code == code))
+        if department is None:
+            department = Department(
+                code=code, name_zh=name_zh, name_en=name_en, district_code=DISTRICT, fallback_for_district=fallback
+            )
+            db.session.add(department)
+            db.session.flush()
+            for group in groups:
+                db.session.add(RoutingRule(group_code=group, district_code=DISTRICT, department_id=department.id))
+        departments[code] = department
+    db.session.flush()
+    return departments
+
+
 def seed_demo(storage: Storage) -> list[User]:
+    departments = _departments()
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Grid)) == 0:
+        import_grids(GRIDS_FILE.read_bytes())
     users: list[User] = []
-    for phone, role, name in DEMO_USERS:
+    for phone, role, name, department, head, on_duty in DEMO_USERS:
         user = accounts.find_by_phone(phone)
         if user is None:
             user = accounts.create_user(phone, DEMO_PASSWORD, role=role, display_name=name, verified_at=utcnow())
             user.show_name_publicly = role is Role.CITIZEN
+            user.department = departments[department] if department else None
+            user.is_department_head = head
+            user.on_duty = on_duty
         users.append(user)
-    citizen = users[0]
+    citizen, reviewer = users[0], users[2]
     if db.session.scalar(sa.select(sa.func.count()).select_from(Report)) == 0:
         for index, (category, lat, lon, address, description, drawing) in enumerate(DEMO_REPORTS):
             reports.submit_report(
@@ -134,5 +186,36 @@ def seed_demo(storage: Storage) -> list[User]:
                 ),
                 storage=storage,
             )
+        _move_some_along(reviewer, departments, users, storage)
     db.session.flush()
     return users
+
+
+def _move_some_along(reviewer: User, departments: dict[str, Department], users: list[User], storage: Storage) -> None:
+    """Give the demo cases in several states: dispatched, received, fixed and closed."""
+    from webapp.handling import services as handling
+    from webapp.reports.models import Severity
+    from webapp.review import services as review
+
+    cases = {r.category_code: r for r in db.session.scalars(sa.select(Report))}
+    bin_case, light_case = cases["06042"], cases["01037"]
+    review.accept(
+        bin_case,
+        reviewer,
+        category_code="06042",
+        severity=Severity.GENERAL,
+        department=review.suggested_department(bin_case),
+    )
+    review.accept(
+        light_case,
+        reviewer,
+        category_code="01037",
+        severity=Severity.GENERAL,
+        department=review.suggested_department(light_case),
+    )
+    light_staff = next(u for u in users if u.department is not None and u.department.code == "LD")
+    handling.sign(light_case, light_staff)
+    handling.post_result(
+        light_case, light_staff, note="已更换灯泡，恢复照明。", photos=[_drawing("lamp_fixed", 9)], storage=storage
+    )
+    review.close(light_case, reviewer, "核查：路灯已亮。")

@@ -37,3 +37,10 @@ def select_locale() -> str:
 
 
 babel = Babel()
+
+
+def is_english() -> bool:
+    """Whether to show English names of data (categories, departments); Chinese outside a request."""
+    if not has_request_context():
+        return False
+    return select_locale().startswith("en")

@@ -1,15 +1,27 @@
 """Every model, imported in one place so the metadata is complete for migrations and queries."""
 
-from webapp.accounts.models import PhoneVerification, User
+from webapp.accounts.models import Department, PhoneVerification, User
+from webapp.feedback.models import Rating
+from webapp.geo.models import Grid
+from webapp.notifications.models import Notification
 from webapp.reports.models import Category, CategoryGroup, Report, ReportEvent, ReportFollower, ReportPhoto
+from webapp.review.models import CalendarDay, ExtensionRequest, RoutingRule, TimeLimit
 
 __all__ = [
+    "CalendarDay",
     "Category",
     "CategoryGroup",
+    "Department",
+    "ExtensionRequest",
+    "Grid",
+    "Notification",
     "PhoneVerification",
+    "Rating",
     "Report",
     "ReportEvent",
     "ReportFollower",
     "ReportPhoto",
+    "RoutingRule",
+    "TimeLimit",
     "User",
 ]

@@ -6,10 +6,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.db import db, utcnow
+from webapp.extensions import is_english
 
 
 class Role(enum.StrEnum):
@@ -37,6 +38,31 @@ ROLE_LABELS = {
 }
 
 
+class Department(db.Model):
+    """A unit that handles cases: a specialised department (环卫所, 路灯所 …) or a street office (属地).
+
+    ``fallback_for_district`` marks the district's catch-all owner (兜底) for places outside every grid and
+    categories with no routing rule.
+    """
+
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(20), unique=True)
+    name_zh: Mapped[str] = mapped_column(sa.String(60))
+    name_en: Mapped[str] = mapped_column(sa.String(120), default="")
+    district_code: Mapped[str] = mapped_column(sa.String(6), default="")
+    fallback_for_district: Mapped[bool] = mapped_column(default=False)
+    active: Mapped[bool] = mapped_column(default=True)
+
+    @property
+    def name(self) -> str:
+        return (self.name_en or self.name_zh) if is_english() else self.name_zh
+
+    def __repr__(self) -> str:
+        return f"<Department {self.code}>"
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "users"
 
@@ -55,6 +81,12 @@ class User(UserMixin, db.Model):
     phone_verified_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Staff: the department a department user works for, whether they head it, and reviewers on duty (值班).
+    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("departments.id"), index=True)
+    is_department_head: Mapped[bool] = mapped_column(default=False)
+    on_duty: Mapped[bool] = mapped_column(default=False)
+
+    department: Mapped[Department | None] = relationship()
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password, method="scrypt")

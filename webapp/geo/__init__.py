@@ -1,1 +1,1 @@
-"""Geography: distances and search boxes now; grids (网格) and point-in-grid lookup later."""
+"""Geography: unit grids (网格) with their import and point-in-grid lookup, distances and search boxes."""

@@ -4,23 +4,19 @@ import enum
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask_babel import get_locale, ngettext
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.accounts.models import User
+from webapp.accounts.models import Department, User
 from webapp.db import db, utcnow
+from webapp.extensions import is_english
+from webapp.geo.models import Grid
 from webapp.reports.status import ReportStatus
 
 
 def _enum(enum_cls: type[enum.Enum], length: int = 20) -> sa.Enum:
     return sa.Enum(enum_cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e])
-
-
-def _is_english() -> bool:
-    try:
-        return str(get_locale()).startswith("en")
-    except (RuntimeError, AttributeError):  # outside a request
-        return False
 
 
 class TimeUnit(enum.StrEnum):
@@ -47,11 +43,11 @@ class CategoryGroup(db.Model):
 
     @property
     def name(self) -> str:
-        return self.name_en if _is_english() else self.name_zh
+        return self.name_en if is_english() else self.name_zh
 
     @property
     def hint(self) -> str:
-        return self.hint_en if _is_english() else self.hint_zh
+        return self.hint_en if is_english() else self.hint_zh
 
 
 class Category(db.Model):
@@ -79,7 +75,7 @@ class Category(db.Model):
 
     @property
     def name(self) -> str:
-        return self.name_en if _is_english() else self.name_zh
+        return self.name_en if is_english() else self.name_zh
 
     @property
     def time_limit_label(self) -> str:
@@ -87,6 +83,35 @@ class Category(db.Model):
         if self.time_limit_unit is TimeUnit.WORK_HOURS:
             return ngettext("%(num)d working hour", "%(num)d working hours", n)
         return ngettext("%(num)d working day", "%(num)d working days", n)
+
+
+class Severity(enum.StrEnum):
+    """How serious a case is, set when it is opened (立案). Urgent and critical cases trigger the emergency plan."""
+
+    GENERAL = "general"  # 一般
+    MAJOR = "major"  # 较大
+    URGENT = "urgent"  # 紧急
+    CRITICAL = "critical"  # 重大
+
+    @property
+    def label(self) -> str:
+        return str(SEVERITY_LABELS[self])
+
+    @property
+    def is_emergency(self) -> bool:
+        return self in (Severity.URGENT, Severity.CRITICAL)
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+SEVERITY_LABELS = {
+    Severity.GENERAL: _l("General"),
+    Severity.MAJOR: _l("Major"),
+    Severity.URGENT: _l("Urgent"),
+    Severity.CRITICAL: _l("Critical"),
+}
 
 
 class Channel(enum.StrEnum):
@@ -108,6 +133,7 @@ class Report(db.Model):
         sa.Index("ix_reports_category_status", "category_code", "status"),
         sa.Index("ix_reports_lat_lon", "lat", "lon"),
         sa.Index("ix_reports_status_created", "status", "created_at"),
+        sa.Index("ix_reports_department_status", "department_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -128,8 +154,32 @@ class Report(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    reporter: Mapped[User | None] = relationship()
+    # The case (案卷), filled in by review and handling.
+    grid_code: Mapped[str | None] = mapped_column(sa.ForeignKey("grids.code"), index=True)
+    severity: Mapped[Severity | None] = mapped_column(_enum(Severity))
+    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("departments.id"))
+    handler_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))  # a volunteer who claimed it
+    self_handled: Mapped[bool] = mapped_column(default=False)  # reported and fixed by a volunteer at once
+    accepted_at: Mapped[datetime | None]
+    dispatched_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None]  # handling deadline, in working time from dispatch
+    closed_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]  # 督办
+    reject_reason: Mapped[str | None] = mapped_column(sa.String(30))
+    duplicate_of_id: Mapped[int | None] = mapped_column(sa.ForeignKey("reports.id"))
+    emergency: Mapped[bool] = mapped_column(default=False, index=True)
+    emergency_acknowledged_at: Mapped[datetime | None]
+    emergency_acknowledged_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    # Optimistic locking: two reviewers acting on the same case at once cannot both succeed.
+    version: Mapped[int] = mapped_column(default=1)
+    __mapper_args__ = {"version_id_col": version}
+
+    reporter: Mapped[User | None] = relationship(foreign_keys=[reporter_id])
+    handler: Mapped[User | None] = relationship(foreign_keys=[handler_id])
     category: Mapped[Category] = relationship(lazy="joined")
+    department: Mapped[Department | None] = relationship()
+    grid: Mapped[Grid | None] = relationship()
+    duplicate_of: Mapped[Report | None] = relationship(remote_side=[id])
     photos: Mapped[list[ReportPhoto]] = relationship(
         back_populates="report", order_by="ReportPhoto.position", cascade="all, delete-orphan"
     )
@@ -145,6 +195,14 @@ class Report(db.Model):
     def has_coordinates(self) -> bool:
         return self.lat is not None and self.lon is not None
 
+    @property
+    def before_photos(self) -> list[ReportPhoto]:
+        return [photo for photo in self.photos if photo.kind == "before"]
+
+    @property
+    def after_photos(self) -> list[ReportPhoto]:
+        return [photo for photo in self.photos if photo.kind == "after"]
+
 
 class ReportPhoto(db.Model):
     """A stored photo: an EXIF-free display copy and a thumbnail, both under content-hash keys."""
@@ -155,6 +213,7 @@ class ReportPhoto(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     report_id: Mapped[int] = mapped_column(sa.ForeignKey("reports.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(sa.String(10), default="before")  # before / after (result photos)
+    event_id: Mapped[int | None] = mapped_column(sa.ForeignKey("report_events.id"))  # the step that added it
     position: Mapped[int] = mapped_column(default=0)
     display_key: Mapped[str] = mapped_column(sa.String(100), index=True)
     thumb_key: Mapped[str] = mapped_column(sa.String(100), index=True)
@@ -166,6 +225,7 @@ class ReportPhoto(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     report: Mapped[Report] = relationship(back_populates="photos")
+    event: Mapped[ReportEvent | None] = relationship()
 
 
 class ReportEvent(db.Model):
@@ -178,6 +238,7 @@ class ReportEvent(db.Model):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     actor_role: Mapped[str] = mapped_column(sa.String(20))  # a Role value, or "system"
+    action: Mapped[str] = mapped_column(sa.String(30), default="submit")  # a workflow action (review/workflow.py)
     from_status: Mapped[ReportStatus | None] = mapped_column(_enum(ReportStatus))
     to_status: Mapped[ReportStatus] = mapped_column(_enum(ReportStatus))
     note: Mapped[str] = mapped_column(sa.Text, default="")

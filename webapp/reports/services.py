@@ -19,6 +19,7 @@ from webapp.accounts.models import User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
 from webapp.geo.distance import bounding_box, haversine_m, valid_coordinates
+from webapp.geo.services import locate
 from webapp.reports import media, taxonomy
 from webapp.reports.models import (
     Category,
@@ -29,6 +30,7 @@ from webapp.reports.models import (
     ReportFollower,
     ReportPhoto,
 )
+from webapp.reports.signals import report_submitted
 from webapp.reports.status import FINAL_STATUSES, OPEN_STATUSES, ReportStatus
 from webapp.storage import Storage, content_key, put_in_transaction
 
@@ -186,12 +188,7 @@ def submit_report(
         return existing, False
 
     category = _check_fields(data, limits)
-    processed: list[media.ProcessedPhoto] = []
-    for number, photo in enumerate(data.photos, start=1):
-        try:
-            processed.append(media.process_photo(photo, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels))
-        except media.PhotoRejected as rejected:
-            raise _photo_error(number, rejected, limits) from rejected
+    processed = process_photos(data.photos, limits)
 
     lat, lon, source = data.lat, data.lon, data.location_source
     if lat is None and processed[0].gps is not None:
@@ -224,25 +221,9 @@ def submit_report(
         captured_at=captured_at,
         created_at=now,
         updated_at=now,
+        grid_code=locate(lat, lon) if lat is not None and lon is not None else None,
     )
-    files: list[tuple[str, bytes]] = []
-    for position, photo in enumerate(processed):
-        display_key = content_key(photo.display, ".jpg")
-        thumb_key = content_key(photo.thumbnail, ".jpg")
-        files += [(display_key, photo.display), (thumb_key, photo.thumbnail)]
-        report.photos.append(
-            ReportPhoto(
-                position=position,
-                display_key=display_key,
-                thumb_key=thumb_key,
-                width=photo.width,
-                height=photo.height,
-                thumb_width=photo.thumb_width,
-                thumb_height=photo.thumb_height,
-                phash=photo.phash,
-                created_at=now,
-            )
-        )
+    files = attach_photos(report, processed, kind="before", at=now)
     add_event(report, reporter, None, ReportStatus.PENDING_REVIEW, at=now)
     db.session.add(report)
     try:
@@ -255,10 +236,67 @@ def submit_report(
         if existing is None:
             raise
         return existing, False
-    # Files are written only once the rows are in place; a later rollback removes them again.
+    write_files(files, storage)
+    report_submitted.send(report)
+    return report, True
+
+
+def process_photos(photos: list[bytes], limits: PhotoLimits) -> list[media.ProcessedPhoto]:
+    """Check and convert every photo before anything is written; the first bad one refuses the lot."""
+    processed: list[media.ProcessedPhoto] = []
+    for number, photo in enumerate(photos, start=1):
+        try:
+            processed.append(
+                media.process_photo(
+                    photo,
+                    max_bytes=limits.max_bytes,
+                    max_pixels=limits.max_pixels,
+                    thumb_edge=THUMB_EDGE,
+                    thumb_quality=THUMB_QUALITY,
+                )
+            )
+        except media.PhotoRejected as rejected:
+            raise _photo_error(number, rejected, limits) from rejected
+    return processed
+
+
+def attach_photos(
+    report: Report,
+    processed: list[media.ProcessedPhoto],
+    *,
+    kind: str,
+    event: ReportEvent | None = None,
+    at: datetime | None = None,
+) -> list[tuple[str, bytes]]:
+    """Add photo rows to ``report``; return the files to write once the rows are flushed (see write_files)."""
+    files: list[tuple[str, bytes]] = []
+    start = sum(1 for photo in report.photos if photo.kind == kind)
+    for offset, photo in enumerate(processed):
+        display_key = content_key(photo.display, ".jpg")
+        thumb_key = content_key(photo.thumbnail, ".jpg")
+        files += [(display_key, photo.display), (thumb_key, photo.thumbnail)]
+        report.photos.append(
+            ReportPhoto(
+                kind=kind,
+                position=start + offset,
+                event=event,
+                display_key=display_key,
+                thumb_key=thumb_key,
+                width=photo.width,
+                height=photo.height,
+                thumb_width=photo.thumb_width,
+                thumb_height=photo.thumb_height,
+                phash=photo.phash,
+                created_at=at or utcnow(),
+            )
+        )
+    return files
+
+
+def write_files(files: list[tuple[str, bytes]], storage: Storage) -> None:
+    """Write photo files after their rows are in place; a later rollback removes them again."""
     for key, content in files:
         put_in_transaction(db.session, storage, key, content, _photo_is_referenced)
-    return report, True
 
 
 def add_event(
@@ -268,11 +306,13 @@ def add_event(
     to_status: ReportStatus,
     note: str = "",
     *,
+    action: str = "submit",
     at: datetime | None = None,
 ) -> ReportEvent:
-    """Append an audit event; the only way events are written."""
+    """Append an audit event; the only way events are written (status changes go through review.workflow)."""
     event = ReportEvent(
         actor=actor,
+        action=action,
         actor_role=str(actor.role) if actor is not None else "system",
         from_status=from_status,
         to_status=to_status,
@@ -327,6 +367,15 @@ def follower_count(report: Report) -> int:
 
 def get_report(report_id: int) -> Report | None:
     return db.session.get(Report, report_id)
+
+
+def page_context(report: Report, viewer: User | None) -> dict[str, object]:
+    """What the public report page shows besides the report itself."""
+    return {
+        "report": report,
+        "following": viewer is not None and is_following(viewer, report),
+        "followers": follower_count(report),
+    }
 
 
 def can_view(user: User | None, report: Report) -> bool:

@@ -118,13 +118,8 @@ def _visible_report(report_id: int) -> services.Report:
 @bp.get("/reports/<id:report_id>")
 def detail(report_id: int) -> str:
     report = _visible_report(report_id)
-    following = current_user.is_authenticated and services.is_following(current_user, report)
-    return render_template(
-        "reports/detail.html",
-        report=report,
-        following=following,
-        followers=services.follower_count(report),
-    )
+    viewer = current_user if current_user.is_authenticated else None
+    return render_template("reports/detail.html", **services.page_context(report, viewer))
 
 
 @bp.post("/reports/<id:report_id>/follow")

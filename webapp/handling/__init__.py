@@ -1,0 +1,1 @@
+"""Handling: the department inbox and volunteers fixing simple problems themselves."""

@@ -1,0 +1,196 @@
+"""Handling: the department's inbox and actions (签收, 处置, 反馈, 退回, 延期) and volunteers fixing problems
+themselves (claiming an opened case, or reporting and fixing at once). Results go to 核查 like any other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+
+from webapp.accounts.models import Department, Role, User
+from webapp.db import db, utcnow
+from webapp.errors import DomainError
+from webapp.geo.distance import haversine_m
+from webapp.notifications import services as notifications
+from webapp.reports import services as reports
+from webapp.reports import taxonomy
+from webapp.reports.models import Category, Report, TimeUnit
+from webapp.reports.status import ReportStatus
+from webapp.review import workflow
+from webapp.review.calendar import Light, light
+from webapp.review.models import ExtensionRequest
+from webapp.review.services import working_calendar
+from webapp.storage import Storage
+
+INBOX_STATUSES = (ReportStatus.DISPATCHED, ReportStatus.REWORK, ReportStatus.SIGNED, ReportStatus.IN_PROGRESS)
+RESULT_NOTE_MAX = 1000
+
+
+class HandlingError(DomainError):
+    code = "invalid"
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    report: Report
+    light: Light | None
+
+
+def deadline_light(report: Report, now: datetime | None = None) -> Light | None:
+    if report.due_at is None or report.dispatched_at is None:
+        return None
+    return light(working_calendar(), report.dispatched_at, report.due_at, now or utcnow())
+
+
+def inbox(department: Department, *, only: str | None = None, now: datetime | None = None) -> list[InboxItem]:
+    """The department's open cases, emergencies first, then the nearest deadline."""
+    now = now or utcnow()
+    calendar = working_calendar()
+    cases = db.session.scalars(
+        sa.select(Report)
+        .where(Report.department_id == department.id, Report.status.in_(INBOX_STATUSES))
+        .order_by(Report.emergency.desc(), Report.due_at.asc().nulls_last(), Report.id)
+    )
+    items = [
+        InboxItem(r, light(calendar, r.dispatched_at, r.due_at, now) if r.due_at and r.dispatched_at else None)
+        for r in cases
+    ]
+    if only in {value.value for value in Light}:
+        items = [item for item in items if item.light is not None and item.light.value == only]
+    return items
+
+
+def sign(report: Report, user: User, expected_version: int | None = None) -> None:
+    workflow.perform(report, "sign", user, expected_version=expected_version)
+
+
+def start(report: Report, user: User, expected_version: int | None = None) -> None:
+    workflow.perform(report, "start", user, expected_version=expected_version)
+
+
+def _after_photos(photos: list[bytes], limits: reports.PhotoLimits) -> list:  # type: ignore[type-arg]
+    if not photos:
+        raise HandlingError(_("Please add at least one photo of the result."), field="photos")
+    if len(photos) > limits.per_report:
+        raise HandlingError(_("Please add at most %(n)d photos.", n=limits.per_report), field="photos")
+    return reports.process_photos(photos, limits)
+
+
+def post_result(
+    report: Report,
+    user: User,
+    *,
+    note: str,
+    photos: list[bytes],
+    storage: Storage,
+    limits: reports.PhotoLimits | None = None,
+    expected_version: int | None = None,
+) -> None:
+    """反馈: the department (or the volunteer who took the case) reports the result with after photos."""
+    limits = limits or reports.PhotoLimits()
+    if len(note) > RESULT_NOTE_MAX:
+        raise HandlingError(_("The note is too long: at most %(n)d characters.", n=RESULT_NOTE_MAX), field="note")
+    processed = _after_photos(photos, limits)
+    action = "volunteer_result" if user.role is Role.VOLUNTEER else "report_result"
+    event = workflow.perform(report, action, user, note=note, expected_version=expected_version)
+    files = reports.attach_photos(report, processed, kind="after", event=event)
+    db.session.flush()
+    reports.write_files(files, storage)
+
+
+def return_case(report: Report, user: User, reason: str, expected_version: int | None = None) -> None:
+    """退回: not ours; the reviewers decide who gets it instead."""
+    workflow.perform(report, "return", user, note=reason, expected_version=expected_version)
+    report.department_id = None
+    report.due_at = None
+    notifications.notify(notifications.staff(Role.REVIEWER, Role.ADMIN), "returned", report)
+
+
+def request_extension(report: Report, user: User, *, extra_value: int, extra_unit: TimeUnit, reason: str) -> None:
+    """延期: ask the reviewers for more time; the deadline moves only when they approve."""
+    if not 1 <= extra_value <= (200 if extra_unit is TimeUnit.WORK_HOURS else 60):
+        raise HandlingError(_("Please ask for a sensible amount of extra time."), field="extra_value")
+    workflow.perform(report, "request_extension", user, note=reason)
+    db.session.add(
+        ExtensionRequest(
+            report=report, requested_by_id=user.id, extra_value=extra_value, extra_unit=extra_unit, reason=reason
+        )
+    )
+    db.session.flush()
+    notifications.notify(notifications.staff(Role.REVIEWER), "extension_requested", report)
+
+
+# --- Volunteers ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claimable:
+    report: Report
+    distance_m: float | None
+
+
+def claimable(lat: float | None = None, lon: float | None = None, limit: int = 30) -> list[Claimable]:
+    """Opened cases volunteers may fix themselves, nearest first when the volunteer's position is known."""
+    cases = db.session.scalars(
+        sa.select(Report)
+        .join(Report.category)
+        .where(
+            Report.status == ReportStatus.ACCEPTED,
+            Report.department_id.is_(None),
+            Report.handler_id.is_(None),
+            Category.volunteer_ok.is_(True),
+            Category.safety_critical.is_(False),
+        )
+        .order_by(Report.accepted_at)
+        .limit(500)
+    )
+    items = [
+        Claimable(r, haversine_m(lat, lon, r.lat, r.lon) if lat is not None and lon is not None and r.lat else None)
+        for r in cases
+    ]
+    if lat is not None and lon is not None:
+        items.sort(key=lambda c: (c.distance_m is None, c.distance_m or 0))
+    return items[:limit]
+
+
+def claim(report: Report, volunteer: User, expected_version: int | None = None) -> None:
+    workflow.perform(report, "claim", volunteer, expected_version=expected_version)
+    report.handler_id = volunteer.id
+    db.session.flush()
+
+
+def my_claims(volunteer: User) -> list[Report]:
+    return list(
+        db.session.scalars(
+            sa.select(Report).where(Report.handler_id == volunteer.id).order_by(Report.updated_at.desc()).limit(50)
+        )
+    )
+
+
+def report_and_fix(
+    volunteer: User,
+    data: reports.NewReport,
+    *,
+    after_photos: list[bytes],
+    note: str,
+    storage: Storage,
+    limits: reports.PhotoLimits | None = None,
+) -> tuple[Report, bool]:
+    """问题解决: a volunteer reports a simple problem with before photos and fixes it at once (after photos)."""
+    limits = limits or reports.PhotoLimits()
+    category = taxonomy.get_category(data.category_code)
+    if category is not None and (not category.volunteer_ok or category.safety_critical):
+        raise HandlingError(_("Volunteers cannot handle this kind of problem themselves."), field="category")
+    processed = _after_photos(after_photos, limits)
+    report, created = reports.submit_report(volunteer, data, storage=storage, limits=limits)
+    if not created:
+        return report, False
+    report.self_handled = True
+    report.handler_id = volunteer.id
+    event = workflow.perform(report, "self_fix", volunteer, note=note)
+    files = reports.attach_photos(report, processed, kind="after", event=event)
+    db.session.flush()
+    reports.write_files(files, storage)
+    return report, True

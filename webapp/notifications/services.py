@@ -1,0 +1,154 @@
+"""Notifications: one row per person and message, shown in the notification centre in the reader's language.
+
+Urgent notifications (emergencies, escalations) are also sent by SMS to staff through the app's SmsSender
+(webapp.accounts.sms); e-mail would plug in the same way. Residents get in-app messages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app, has_app_context
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+
+from webapp.accounts.models import Role, User
+from webapp.db import db, utcnow
+from webapp.notifications.models import Notification
+from webapp.reports.models import Report, ReportEvent, ReportFollower
+from webapp.reports.status import ReportStatus
+
+log = logging.getLogger(__name__)
+
+# Message templates by kind. Parameters are filled in when the message is shown.
+MESSAGES: dict[str, Any] = {
+    "status": _l("Your report #%(id)s: %(status)s."),
+    "followed_status": _l("A report you follow, #%(id)s: %(status)s."),
+    "dispatched": _l("New case #%(id)s for your department: %(category)s."),
+    "emergency": _l("EMERGENCY: case #%(id)s, %(category)s, %(place)s. Please act now."),
+    "escalated": _l("Case #%(id)s is overdue and has been escalated: %(category)s."),
+    "extension_requested": _l("Case #%(id)s: the department asks for more time."),
+    "reopened": _l("Case #%(id)s was reopened by the resident who reported it."),
+    "returned": _l("Case #%(id)s was returned by the department; please decide who handles it."),
+}
+
+
+def notify(
+    users: Iterable[User], kind: str, report: Report | None = None, *, urgent: bool = False, **params: Any
+) -> list[Notification]:
+    """Store a notification for each user (once per user), and send urgent ones by SMS to staff."""
+    if report is not None:
+        params.setdefault("id", report.id)
+        params.setdefault("category", report.category.name_zh)
+    created = []
+    seen: set[int] = set()
+    for user in users:
+        if user is None or user.id in seen or not user.active:
+            continue
+        seen.add(user.id)
+        notification = Notification(
+            user=user, report=report, kind=kind, params_json=json.dumps(params, ensure_ascii=False), urgent=urgent
+        )
+        db.session.add(notification)
+        created.append(notification)
+        if urgent and user.role.is_staff:
+            _send_sms(user, notification)
+    db.session.flush()
+    return created
+
+
+def _send_sms(user: User, notification: Notification) -> None:
+    if not has_app_context() or "sms" not in current_app.extensions:
+        return
+    try:
+        current_app.extensions["sms"].send(user.phone, "【全民网格】" + text(notification, english=False))
+    except Exception:  # a failed SMS must not undo the case's change; the in-app message remains
+        log.exception("could not send an SMS notification to user %s", user.id)
+
+
+def status_changed(report: Report, event: ReportEvent) -> None:
+    """Tell the reporter and the residents following the report that it moved on."""
+    status = event.to_status.value
+    if report.reporter is not None and report.reporter_id != event.actor_id:
+        notify([report.reporter], "status", report, status=status)
+    followers = db.session.scalars(
+        sa.select(User)
+        .join(ReportFollower, ReportFollower.user_id == User.id)
+        .where(ReportFollower.report_id == report.id, User.id != event.actor_id)
+    )
+    notify(followers, "followed_status", report, status=status)
+
+
+def staff(*roles: Role, department_id: int | None = None, heads_only: bool = False) -> list[User]:
+    stmt = sa.select(User).where(User.role.in_(roles), User.active.is_(True))
+    if department_id is not None:
+        stmt = stmt.where(User.department_id == department_id)
+    if heads_only:
+        stmt = stmt.where(User.is_department_head.is_(True))
+    return list(db.session.scalars(stmt))
+
+
+def text(notification: Notification, *, english: bool | None = None) -> str:
+    """The message in the reader's language (``english=False`` forces Chinese, e.g. for an SMS)."""
+    if english is False:
+        with force_locale("zh_Hans_CN"):
+            return text(notification)
+    params = _Params(notification.params)
+    if params.get("status") in ReportStatus.__members__.values():
+        params["status"] = ReportStatus(params["status"]).label
+    return str(MESSAGES.get(notification.kind, _l("Case #%(id)s changed."))) % params
+
+
+class _Params(dict):  # type: ignore[type-arg]
+    """Missing parameters show as empty rather than failing."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def unread_count(user: User) -> int:
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Notification)
+            .where(Notification.user_id == user.id, Notification.read_at.is_(None))
+        )
+        or 0
+    )
+
+
+def recent(user: User, limit: int = 50) -> list[Notification]:
+    return list(
+        db.session.scalars(
+            sa.select(Notification)
+            .where(Notification.user_id == user.id)
+            .order_by(Notification.created_at.desc(), Notification.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def mark_all_read(user: User) -> int:
+    result = db.session.execute(
+        sa.update(Notification)
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+    )
+    db.session.flush()
+    return result.rowcount or 0
+
+
+def acknowledge_for_report(report: Report) -> None:
+    """An emergency acknowledged by anyone clears the urgent banners about it for everyone."""
+    db.session.execute(
+        sa.update(Notification)
+        .where(
+            Notification.report_id == report.id, Notification.urgent.is_(True), Notification.acknowledged_at.is_(None)
+        )
+        .values(acknowledged_at=utcnow())
+    )
+    db.session.flush()
