@@ -5,17 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade as alembic_upgrade
 
 from webapp.accounts import services as accounts
-from webapp.accounts.models import Role
+from webapp.accounts.models import Department, Role
 from webapp.db import db
 from webapp.errors import DomainError
 
 
+def _department(code: str) -> Department:
+    department = db.session.scalar(sa.select(Department).where(Department.code == code))
+    if department is None:
+        raise click.ClickException(f"no department with code {code!r}; create it with create-department")
+    return department
+
+
 def register_commands(app: Flask) -> None:
+    app.cli.add_command(create_department_command)
+    app.cli.add_command(add_route_command)
     app.cli.add_command(escalate_overdue_command)
     app.cli.add_command(calendar_day_command)
     app.cli.add_command(upgrade_command)
@@ -42,15 +52,26 @@ def upgrade_command() -> None:
 @click.option("--password", required=True, help="At least 8 characters.")
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
 @click.option("--name", default="", help="Display name.")
-def create_user_command(phone: str, password: str, role: str, name: str) -> None:
+@click.option("--department", default=None, help="Code of the department a department user works for.")
+@click.option("--head", is_flag=True, help="The user heads the department (gets escalations).")
+@click.option("--on-duty", is_flag=True, help="A reviewer on duty (值班) gets emergencies first.")
+def create_user_command(
+    phone: str, password: str, role: str, name: str, department: str | None, head: bool, on_duty: bool
+) -> None:
     """Create an account of any role (staff accounts are made this way)."""
     from webapp.db import utcnow
 
+    unit = _department(department) if department else None
+    if Role(role) is Role.DEPARTMENT and unit is None:
+        raise click.ClickException("a department user needs --department CODE")
     try:
         user = accounts.create_user(phone, password, role=Role(role), display_name=name, verified_at=utcnow())
     except DomainError as error:
         db.session.rollback()
         raise click.ClickException(str(error.message)) from None
+    user.department = unit
+    user.is_department_head = head
+    user.on_duty = on_duty
     db.session.commit()
     click.echo(f"Created {user.role.value} {user.phone} (id {user.id}).")
 
@@ -127,3 +148,83 @@ def calendar_day_command(day, kind: str | None, name: str) -> None:  # type: ign
         db.session.add(row)
     db.session.commit()
     click.echo(f"{day.date()}: {kind}")
+
+
+@click.command("create-department")
+@click.option("--code", required=True, help="Short unique code, e.g. HW.")
+@click.option("--name", required=True, help="Chinese name, e.g. 万柏林区环卫中心.")
+@click.option("--name-en", default="", help="English name.")
+@click.option("--district", default="", help="6-digit district code (GB/T 2260).")
+@click.option("--fallback", is_flag=True, help="The district's fallback owner (兜底) for unrouted cases.")
+@with_appcontext
+def create_department_command(code: str, name: str, name_en: str, district: str, fallback: bool) -> None:
+    """Create a department that handles cases."""
+    if db.session.scalar(sa.select(Department).where(Department.code == code)) is not None:
+        raise click.ClickException(f"a department with code {code!r} exists already")
+    if district and not (len(district) == 6 and district.isdigit()):
+        raise click.ClickException("--district must be 6 digits")
+    if fallback and not district:
+        raise click.ClickException("a fallback department needs --district")
+    db.session.add(
+        Department(code=code, name_zh=name, name_en=name_en, district_code=district, fallback_for_district=fallback)
+    )
+    db.session.commit()
+    click.echo(f"Created department {code}.")
+
+
+@click.command("add-route")
+@click.option("--department", "department_code", required=True, help="Code of the department that handles it.")
+@click.option("--category", default=None, help="A 5-digit category code…")
+@click.option("--group", default=None, help="…or a category group letter (A–L); neither: every category.")
+@click.option("--grid", default=None, help="A 15-digit grid code…")
+@click.option("--street", default=None, help="…or a 9-digit street code…")
+@click.option("--district", default=None, help="…or a 6-digit district code; none: everywhere.")
+@with_appcontext
+def add_route_command(
+    department_code: str,
+    category: str | None,
+    group: str | None,
+    grid: str | None,
+    street: str | None,
+    district: str | None,
+) -> None:
+    """Add a routing rule: who handles a category (or group) in a place. The most specific rule wins."""
+    from webapp.geo.models import Grid
+    from webapp.reports.models import Category, CategoryGroup
+    from webapp.review.models import RoutingRule
+
+    department = _department(department_code)
+    if category and group:
+        raise click.ClickException("give --category or --group, not both")
+    if sum(bool(x) for x in (grid, street, district)) > 1:
+        raise click.ClickException("give at most one of --grid, --street, --district")
+    if category and db.session.get(Category, category) is None:
+        raise click.ClickException(f"unknown category {category!r}")
+    if group and db.session.get(CategoryGroup, group) is None:
+        raise click.ClickException(f"unknown category group {group!r}")
+    if grid and db.session.get(Grid, grid) is None:
+        raise click.ClickException(f"unknown grid {grid!r}")
+    if street and not (len(street) == 9 and street.isdigit()):
+        raise click.ClickException("--street must be 9 digits (district + street)")
+    if district and not (len(district) == 6 and district.isdigit()):
+        raise click.ClickException("--district must be 6 digits")
+    values = {
+        "category_code": category,
+        "group_code": group,
+        "grid_code": grid,
+        "street_code": street,
+        "district_code": district,
+    }
+    # NULLs never collide in a unique constraint, so look for the same rule explicitly.
+    same = [
+        getattr(RoutingRule, name).is_(None) if value is None else getattr(RoutingRule, name) == value
+        for name, value in values.items()
+    ]
+    if db.session.scalar(sa.select(RoutingRule.id).where(*same)) is not None:
+        raise click.ClickException("this rule exists already")
+    db.session.add(RoutingRule(**values, department_id=department.id))
+    db.session.commit()
+    click.echo(
+        f"Route added: {category or group or 'any category'} in {grid or street or district or 'any place'}"
+        f" -> {department.code}"
+    )

@@ -13,6 +13,7 @@ from flask import Flask, Response, flash, jsonify, make_response, redirect, rend
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from webapp.db import db
@@ -120,6 +121,12 @@ def register_error_handlers(app: Flask) -> None:
     def domain_error(error: DomainError) -> Response:
         extra = {"field": error.field} if error.field else None
         return error_response(error.status, error.code, error.message, extra)
+
+    @app.errorhandler(StaleDataError)
+    def stale_data(error: StaleDataError) -> Response:
+        # A row changed under us between reading and writing it (optimistic locking): somebody else was faster.
+        db.session.rollback()
+        return error_response(409, "already_handled", _("Someone else has just changed this. Please reload the page."))
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> Response:

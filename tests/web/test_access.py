@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import make_report, make_user
-from tests.helpers import login
+from tests.helpers import csrf_token, login
 from webapp.accounts.models import Role
 from webapp.db import db
 
@@ -17,6 +17,14 @@ ROLES = [ANONYMOUS, *[r.value for r in Role]]
 EVERYONE = dict.fromkeys(ROLES, 200)
 LOGGED_IN = {ANONYMOUS: 302, **{r.value: 200 for r in Role}}
 LOGGED_IN_JSON = {ANONYMOUS: 401, **{r.value: 200 for r in Role}}
+
+
+def only(*roles: Role, elsewhere: int = 403) -> dict[str, int]:
+    """200 for these roles, a login redirect for anonymous visitors, ``elsewhere`` for everyone else."""
+    return {ANONYMOUS: 302, **{r.value: (200 if r in roles else elsewhere) for r in Role}}
+
+
+REVIEWERS = only(Role.REVIEWER, Role.ADMIN)
 
 # (path, expected status per role). "{report}" is replaced by the id of an existing report.
 ROUTES = [
@@ -40,6 +48,32 @@ ROUTES = [
     ("/api/v1/categories", EVERYONE),
     ("/api/v1/reports/{report}", EVERYONE),
     ("/api/v1/me/reports", LOGGED_IN_JSON),
+    ("/me/notifications", LOGGED_IN),
+    ("/review/", REVIEWERS),
+    ("/review/?queue=check", REVIEWERS),
+    ("/review/{report}", REVIEWERS),
+    ("/department/", only(Role.DEPARTMENT)),
+    ("/department/{report}", only(Role.DEPARTMENT, elsewhere=403) | {"department": 404}),  # not their case
+    ("/volunteer/", only(Role.VOLUNTEER)),
+    ("/volunteer/fix", only(Role.VOLUNTEER)),
+    ("/volunteer/{report}", only(Role.VOLUNTEER) | {"volunteer": 404}),  # not open to volunteers
+]
+
+# Every state-changing staff route, POSTed with a valid CSRF token but without a valid form: the role check
+# comes first, so other roles get 403 (anonymous visitors a login redirect) whatever they send.
+POSTS = [
+    ("/review/{report}/accept", REVIEWERS),
+    ("/review/{report}/reject", REVIEWERS),
+    ("/review/{report}/dispatch", REVIEWERS),
+    ("/review/{report}/close", REVIEWERS),
+    ("/review/{report}/escalate", REVIEWERS),
+    ("/review/{report}/extension", REVIEWERS),
+    ("/review/bulk", REVIEWERS),
+    ("/department/{report}/sign", only(Role.DEPARTMENT)),
+    ("/department/{report}/result", only(Role.DEPARTMENT)),
+    ("/department/{report}/extension", only(Role.DEPARTMENT)),
+    ("/volunteer/{report}/claim", only(Role.VOLUNTEER)),
+    ("/volunteer/{report}/result", only(Role.VOLUNTEER)),
 ]
 
 
@@ -61,6 +95,24 @@ def test_every_route_for_every_role(app, client, report_id, role):
     for path, expected in ROUTES:
         response = client.get(path.format(report=report_id))
         assert response.status_code == expected[role], f"{role} GET {path}: {response.status_code}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_staff_action_is_refused_to_other_roles(app, client, report_id, role):
+    if role != ANONYMOUS:
+        with app.app_context():
+            user = make_user(Role(role))
+            db.session.commit()
+        login(client, user)
+    token = csrf_token(client)
+    for path, expected in POSTS:
+        response = client.post(path.format(report=report_id), data={"csrf_token": token})
+        status = response.status_code
+        if expected[role] == 200:
+            assert status not in (302, 403), f"{role} POST {path}: {status}"
+            assert status < 500
+        else:
+            assert status == expected[role], f"{role} POST {path}: {status}"
 
 
 def test_a_resident_never_sees_another_residents_private_data(app, client):

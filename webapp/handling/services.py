@@ -103,7 +103,7 @@ def post_result(
 def return_case(report: Report, user: User, reason: str, expected_version: int | None = None) -> None:
     """退回: not ours; the reviewers decide who gets it instead."""
     workflow.perform(report, "return", user, note=reason, expected_version=expected_version)
-    report.department_id = None
+    report.department = None  # not department_id: the loaded relationship would still name the old department
     report.due_at = None
     notifications.notify(notifications.staff(Role.REVIEWER, Role.ADMIN), "returned", report)
 

@@ -131,10 +131,13 @@ def reject(
     original = None
     if reason == "duplicate":
         original = reports.get_report(duplicate_of) if duplicate_of else None
+        # Always point at the root of a chain of duplicates: the number given may be that of a merged duplicate.
+        seen: set[int] = set()
+        while original is not None and original.duplicate_of is not None and original.id not in seen:
+            seen.add(original.id)
+            original = original.duplicate_of
         if original is None or original.id == report.id or original.status is ReportStatus.REJECTED:
             raise ReviewError(_("Please give the number of the original report."), field="duplicate_of")
-        while original.duplicate_of is not None:  # always point at the root of a chain of duplicates
-            original = original.duplicate_of
         report.duplicate_of = original
     report.reject_reason = reason
     text = str(REJECT_REASONS[reason])
@@ -189,6 +192,7 @@ def send_back(report: Report, reviewer: User, note: str, expected_version: int |
     workflow.perform(report, "rework", reviewer, note=note, expected_version=expected_version, at=now)
     report.self_handled = False
     report.handler_id = None
+    report.dispatched_at = now  # the fresh time limit (and its traffic light) runs from now
     _set_deadline(report, now)
     notifications.notify(notifications.staff(Role.DEPARTMENT, department_id=report.department_id), "dispatched", report)
 
@@ -233,6 +237,7 @@ def suspend(report: Report, reviewer: User, note: str, expected_version: int | N
 def resume(report: Report, reviewer: User, expected_version: int | None = None) -> None:
     now = utcnow()
     workflow.perform(report, "resume", reviewer, expected_version=expected_version, at=now)
+    report.dispatched_at = now  # the fresh time limit (and its traffic light) runs from now
     _set_deadline(report, now)
 
 

@@ -239,11 +239,13 @@ def perform(
     if transition.needs_note and not note:
         raise InvalidTransition(_("Please give a reason."), field="note")
     from_status = report.status
-    if transition.target is not None:
-        report.status = transition.target
-    report.updated_at = at or utcnow()
-    event = add_event(report, actor, from_status, report.status, note, action=action, at=at)
+    # Anything that touches the database from here on may flush the case; if another reviewer changed it
+    # meanwhile, the version check fails there, and the actor is told "already handled", not shown an error.
     try:
+        if transition.target is not None:
+            report.status = transition.target
+        report.updated_at = at or utcnow()
+        event = add_event(report, actor, from_status, report.status, note, action=action, at=at)
         db.session.flush()
     except StaleDataError:
         raise AlreadyHandled() from None
