@@ -45,6 +45,7 @@ def rate(report: Report, user: User, *, stars: int, comment: str = "", reopen: b
         raise RatingError(_("You have already rated this report."))
     if not 1 <= stars <= 5:
         raise RatingError(_("Please choose from 1 to 5 stars."), field="stars")
+    comment = comment.strip()
     if len(comment) > COMMENT_MAX:
         raise RatingError(_("The comment is too long: at most %(n)d characters.", n=COMMENT_MAX), field="comment")
     if reopen and stars > REOPEN_AT_MOST:
@@ -54,5 +55,6 @@ def rate(report: Report, user: User, *, stars: int, comment: str = "", reopen: b
     db.session.flush()
     if reopen:
         workflow.perform(report, "reopen", user, note=comment.strip() or _("Not fixed"))
+        report.closed_at = None
         notifications.notify(notifications.staff(Role.REVIEWER), "reopened", report)
     return rating

@@ -20,7 +20,7 @@ from webapp.reports.models import Category, Report, TimeUnit
 from webapp.reports.status import ReportStatus
 from webapp.review import workflow
 from webapp.review.calendar import Light, light
-from webapp.review.models import ExtensionRequest
+from webapp.review.models import ExtensionRequest, ExtensionStatus
 from webapp.review.services import working_calendar
 from webapp.storage import Storage
 
@@ -112,6 +112,13 @@ def request_extension(report: Report, user: User, *, extra_value: int, extra_uni
     """延期: ask the reviewers for more time; the deadline moves only when they approve."""
     if not 1 <= extra_value <= (200 if extra_unit is TimeUnit.WORK_HOURS else 60):
         raise HandlingError(_("Please ask for a sensible amount of extra time."), field="extra_value")
+    pending = db.session.scalar(
+        sa.select(ExtensionRequest.id).where(
+            ExtensionRequest.report_id == report.id, ExtensionRequest.status == ExtensionStatus.PENDING
+        )
+    )
+    if pending is not None:
+        raise HandlingError(_("A request for more time is already waiting for the reviewers."), field="note")
     workflow.perform(report, "request_extension", user, note=reason)
     db.session.add(
         ExtensionRequest(
@@ -147,7 +154,7 @@ def claimable(lat: float | None = None, lon: float | None = None, limit: int = 3
         .limit(500)
     )
     items = [
-        Claimable(r, haversine_m(lat, lon, r.lat, r.lon) if lat is not None and lon is not None and r.lat else None)
+        Claimable(r, haversine_m(lat, lon, r.lat, r.lon) if None not in (lat, lon, r.lat, r.lon) else None)
         for r in cases
     ]
     if lat is not None and lon is not None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app, has_app_context
-from flask_babel import force_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import lazy_gettext as _l
 
 from webapp.accounts.models import Role, User
@@ -44,6 +44,7 @@ def notify(
     if report is not None:
         params.setdefault("id", report.id)
         params.setdefault("category", report.category.name_zh)
+        params.setdefault("category_en", report.category.name_en)  # the reader's language is known when shown
     created = []
     seen: set[int] = set()
     for user in users:
@@ -98,6 +99,8 @@ def text(notification: Notification, *, english: bool | None = None) -> str:
         with force_locale("zh_Hans_CN"):
             return text(notification)
     params = _Params(notification.params)
+    if params.get("category_en") and str(get_locale() or "").startswith("en"):
+        params["category"] = params["category_en"]
     if params.get("status") in ReportStatus.__members__.values():
         params["status"] = ReportStatus(params["status"]).label
     return str(MESSAGES.get(notification.kind, _l("Case #%(id)s changed."))) % params

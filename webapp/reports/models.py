@@ -6,7 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from webapp.accounts.models import Department, User
 from webapp.db import db, utcnow
@@ -157,6 +157,8 @@ class Report(db.Model):
     # The case (案卷), filled in by review and handling.
     grid_code: Mapped[str | None] = mapped_column(sa.ForeignKey("grids.code"), index=True)
     severity: Mapped[Severity | None] = mapped_column(_enum(Severity))
+    # The severity as a number, so the review queue can be read in order straight from an index.
+    severity_rank: Mapped[int] = mapped_column(default=0)
     department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("departments.id"))
     handler_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))  # a volunteer who claimed it
     self_handled: Mapped[bool] = mapped_column(default=False)  # reported and fixed by a volunteer at once
@@ -167,7 +169,7 @@ class Report(db.Model):
     escalated_at: Mapped[datetime | None]  # 督办
     reject_reason: Mapped[str | None] = mapped_column(sa.String(30))
     duplicate_of_id: Mapped[int | None] = mapped_column(sa.ForeignKey("reports.id"))
-    emergency: Mapped[bool] = mapped_column(default=False, index=True)
+    emergency: Mapped[bool] = mapped_column(default=False)
     emergency_acknowledged_at: Mapped[datetime | None]
     emergency_acknowledged_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     # Optimistic locking: two reviewers acting on the same case at once cannot both succeed.
@@ -187,6 +189,11 @@ class Report(db.Model):
         back_populates="report", order_by="ReportEvent.id", cascade="all, delete-orphan"
     )
 
+    @validates("severity")
+    def _keep_rank(self, key: str, severity: Severity | None) -> Severity | None:
+        self.severity_rank = severity.rank if severity is not None else 0
+        return severity
+
     @property
     def public_reporter_name(self) -> str | None:
         return self.reporter.public_name if self.reporter else None
@@ -202,6 +209,17 @@ class Report(db.Model):
     @property
     def after_photos(self) -> list[ReportPhoto]:
         return [photo for photo in self.photos if photo.kind == "after"]
+
+
+# The review queue: emergencies first, then the most severe, then the oldest, within a status.
+sa.Index(
+    "ix_reports_queue",
+    Report.status,
+    Report.emergency.desc(),
+    Report.severity_rank.desc(),
+    Report.created_at,
+    Report.id,
+)
 
 
 class ReportPhoto(db.Model):

@@ -63,6 +63,8 @@ def unacknowledged(user: User) -> list[Report]:
         Report.status.in_(OPEN_STATUSES),
     )
     if user.role is Role.DEPARTMENT:
+        if user.department_id is None:  # `== None` would match every case not yet dispatched
+            return []
         stmt = stmt.where(Report.department_id == user.department_id)
     return list(db.session.scalars(stmt.order_by(Report.created_at).limit(5)))
 

@@ -39,14 +39,17 @@ def route(category: Category, grid: Grid | None) -> Department | None:
     rules = db.session.scalars(
         sa.select(RoutingRule).join(RoutingRule.department).where(place, what, Department.active)
     )
-    best = max(rules, key=_specificity, default=None)
+    # Equally specific rules: the oldest wins, so the answer never depends on the database's row order.
+    best = max(rules, key=lambda rule: (*_specificity(rule), -rule.id), default=None)
     if best is not None:
         return best.department
     if grid is not None and grid.department is not None and grid.department.active:
         return grid.department
     fallbacks = sa.select(Department).where(Department.fallback_for_district, Department.active)
     if grid is not None:
-        local = db.session.scalar(fallbacks.where(Department.district_code == grid.district_code).limit(1))
+        local = db.session.scalar(
+            fallbacks.where(Department.district_code == grid.district_code).order_by(Department.id).limit(1)
+        )
         if local is not None:
             return local
     return db.session.scalar(fallbacks.order_by(Department.id).limit(1))

@@ -59,9 +59,18 @@ def handling_limit(report: Report) -> Limit:
     return limit_for(Limit(category.time_limit_value, category.time_limit_unit), report.severity, overrides)
 
 
-def _set_deadline(report: Report, start: datetime) -> None:
+def deadline(report: Report, start: datetime) -> datetime:
+    """When handling must be done if it starts at ``start``. It only reads, so call it before changing the case:
+    a query after a change would flush it outside workflow.perform's check for a concurrent update."""
     limit = handling_limit(report)
-    report.due_at = working_calendar().add(start, limit.value, limit.unit)
+    return working_calendar().add(start, limit.value, limit.unit)
+
+
+def _restart_clock(report: Report, now: datetime, due: datetime) -> None:
+    """A fresh time limit: its traffic light runs from now, and being late again can be escalated again."""
+    report.dispatched_at = now
+    report.due_at = due
+    report.escalated_at = None
 
 
 # --- Opening, refusing, dispatching ---------------------------------------------------------------------------
@@ -83,6 +92,7 @@ def accept(
     expected_version: int | None = None,
 ) -> None:
     """立案: confirm or correct the category, set the severity, and dispatch (or leave it to volunteers)."""
+    workflow.check(report, "accept", reviewer, expected_version=expected_version)
     category = taxonomy.get_category(category_code)
     if category is None:
         raise ReviewError(_("Please choose a category from the list."), field="category")
@@ -101,16 +111,18 @@ def accept(
     if not for_volunteers:
         dispatch(report, reviewer, department)  # type: ignore[arg-type]
     if severity.is_emergency or category.safety_critical:
-        emergency.start(report, reviewer, severity.label)
+        reason = severity.label if severity.is_emergency else _("Safety-critical category")
+        emergency.start(report, reviewer, reason)
 
 
 def dispatch(report: Report, actor: User, department: Department, note: str = "") -> ReportEvent:
     """派遣: hand the case to a department; the handling clock starts now (not when they sign for it)."""
+    workflow.check(report, "dispatch", actor)
     now = utcnow()
+    due = deadline(report, now)
     report.department = department
     report.handler_id = None
-    report.dispatched_at = now
-    _set_deadline(report, now)
+    _restart_clock(report, now, due)
     event = workflow.perform(report, "dispatch", actor, note=note or department.name, at=now)
     notifications.notify(notifications.staff(Role.DEPARTMENT, department_id=department.id), "dispatched", report)
     return event
@@ -126,6 +138,7 @@ def reject(
     expected_version: int | None = None,
 ) -> None:
     """不予受理, with a reason from the list; a duplicate is merged into the original report."""
+    workflow.check(report, "reject", reviewer, note=reason, expected_version=expected_version)
     if reason not in REJECT_REASONS:
         raise ReviewError(_("Please choose a reason from the list."), field="reason")
     original = None
@@ -176,12 +189,14 @@ def redispatch(
 
 def close(report: Report, reviewer: User, note: str = "", expected_version: int | None = None) -> None:
     """核查结案: the after photos show the problem is gone."""
+    workflow.check(report, "close", reviewer, expected_version=expected_version)
     report.closed_at = utcnow()
     workflow.perform(report, "close", reviewer, note=note, expected_version=expected_version)
 
 
 def send_back(report: Report, reviewer: User, note: str, expected_version: int | None = None) -> None:
     """返工: not fixed; the department gets it again with a fresh time limit."""
+    workflow.check(report, "rework", reviewer, note=note, expected_version=expected_version)
     now = utcnow()
     if report.self_handled or report.department is None:
         # A volunteer's result was not good enough: the case now needs a department.
@@ -192,13 +207,13 @@ def send_back(report: Report, reviewer: User, note: str, expected_version: int |
     workflow.perform(report, "rework", reviewer, note=note, expected_version=expected_version, at=now)
     report.self_handled = False
     report.handler_id = None
-    report.dispatched_at = now  # the fresh time limit (and its traffic light) runs from now
-    _set_deadline(report, now)
+    _restart_clock(report, now, deadline(report, now))
     notifications.notify(notifications.staff(Role.DEPARTMENT, department_id=report.department_id), "dispatched", report)
 
 
 def refuse_result(report: Report, reviewer: User, note: str, expected_version: int | None = None) -> None:
     """A volunteer's report-and-fix that is not a real case is refused at the check."""
+    workflow.check(report, "reject_result", reviewer, note=note, expected_version=expected_version)
     report.reject_reason = "false_report"
     workflow.perform(report, "reject_result", reviewer, note=note, expected_version=expected_version)
 
@@ -217,10 +232,14 @@ def decide_extension(request: ExtensionRequest, reviewer: User, *, approve: bool
     if approve:
         base = max(report.due_at or utcnow(), utcnow())
         report.due_at = working_calendar().add(base, request.extra_value, request.extra_unit)
+        report.escalated_at = None  # a new deadline: being late again is escalated again
     db.session.flush()
 
 
 def pending_extensions(report: Report) -> list[ExtensionRequest]:
+    """Requests still to decide, while the case is still being handled (afterwards they are moot)."""
+    if report.status not in workflow.TRANSITIONS["approve_extension"].sources:
+        return []
     return list(
         db.session.scalars(
             sa.select(ExtensionRequest).where(
@@ -235,14 +254,22 @@ def suspend(report: Report, reviewer: User, note: str, expected_version: int | N
 
 
 def resume(report: Report, reviewer: User, expected_version: int | None = None) -> None:
+    """Back from the long-term list to a department (the one it had, else the one the routing table names)."""
+    workflow.check(report, "resume", reviewer, expected_version=expected_version)
     now = utcnow()
+    department = report.department or suggested_department(report)
+    if department is None:
+        raise ReviewError(_("No department is set up to handle this case."), field="department")
+    due = deadline(report, now)
+    report.department = department
+    report.handler_id = None  # a volunteer's claim does not survive the long-term list
     workflow.perform(report, "resume", reviewer, expected_version=expected_version, at=now)
-    report.dispatched_at = now  # the fresh time limit (and its traffic light) runs from now
-    _set_deadline(report, now)
+    _restart_clock(report, now, due)
 
 
 def escalate(report: Report, actor: User | None, note: str = "") -> None:
     """督办: the department head and the supervisors are told; the case is marked in every list."""
+    workflow.check(report, "escalate", actor)
     report.escalated_at = utcnow()
     workflow.perform(report, "escalate", actor, note=note)
     people = notifications.staff(Role.ADMIN)
@@ -290,6 +317,22 @@ class QueuePage:
         return max(1, math.ceil(self.total / self.per_page))
 
 
+QUEUE_ORDER = (Report.emergency.desc(), Report.severity_rank.desc(), Report.created_at.asc(), Report.id.asc())
+
+
+def _queue_filter(
+    name: str, group: str | None = None, street: str | None = None, emergency_only: bool = False
+) -> sa.Select[tuple[int]]:
+    stmt = sa.select(Report.id).where(Report.status.in_(QUEUES.get(name, QUEUES["review"])))
+    if group:
+        stmt = stmt.join(Report.category).where(Category.group_code == group)
+    if street:
+        stmt = stmt.where(Report.grid_code.startswith(street, autoescape=True))
+    if emergency_only:
+        stmt = stmt.where(Report.emergency.is_(True))
+    return stmt
+
+
 def queue(
     name: str = "review",
     *,
@@ -299,27 +342,30 @@ def queue(
     page: int = 1,
     per_page: int = 25,
 ) -> QueuePage:
-    """Emergencies first, then the most severe, then the oldest."""
-    statuses = QUEUES.get(name, QUEUES["review"])
-    stmt = sa.select(Report).where(Report.status.in_(statuses))
-    if group:
-        stmt = stmt.join(Report.category).where(Category.group_code == group)
-    if street:
-        stmt = stmt.where(Report.grid_code.startswith(street, autoescape=True))
-    if emergency_only:
-        stmt = stmt.where(Report.emergency.is_(True))
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    severity_rank = sa.case({s.value: s.rank for s in Severity}, value=Report.severity, else_=0)
-    items = db.session.scalars(
-        stmt.order_by(Report.emergency.desc(), severity_rank.desc(), Report.created_at.asc(), Report.id.asc())
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    ).all()
-    return QueuePage(list(items), page, per_page, total)
+    """Emergencies first, then the most severe, then the oldest.
+
+    The page's ids come first, in the order of ix_reports_queue, and only those rows are loaded: the queue stays
+    fast with 100,000 cases in the database (bench/review_queue.py).
+    """
+    page = max(1, page)  # a negative OFFSET is an error on PostgreSQL
+    ids_stmt = _queue_filter(name, group, street, emergency_only)
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(ids_stmt.subquery())) or 0
+    ids = list(db.session.scalars(ids_stmt.order_by(*QUEUE_ORDER).offset((page - 1) * per_page).limit(per_page)))
+    rows = {r.id: r for r in db.session.scalars(sa.select(Report).where(Report.id.in_(ids)))} if ids else {}
+    return QueuePage([rows[i] for i in ids if i in rows], page, per_page, total)
+
+
+def next_in_queue(name: str, after: Report) -> Report | None:
+    """The first case of the queue other than ``after`` (for "next case"): no count, two rows at most."""
+    ids = db.session.scalars(_queue_filter(name).where(Report.id != after.id).order_by(*QUEUE_ORDER).limit(1)).all()
+    return db.session.get(Report, ids[0]) if ids else None
 
 
 def queue_counts() -> dict[str, int]:
-    rows = db.session.execute(sa.select(Report.status, sa.func.count()).group_by(Report.status)).all()
+    wanted = {status for statuses in QUEUES.values() for status in statuses}
+    rows = db.session.execute(
+        sa.select(Report.status, sa.func.count()).where(Report.status.in_(wanted)).group_by(Report.status)
+    ).all()
     by_status = {status: count for status, count in rows}
     return {name: sum(by_status.get(s, 0) for s in statuses) for name, statuses in QUEUES.items()}
 

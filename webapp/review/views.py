@@ -70,9 +70,8 @@ def _case_context(report: Report, **extra: Any) -> dict[str, Any]:
 
 def _next_case_url(report: Report) -> str | None:
     queue_name = request.args.get("queue") or ("check" if report.status is ReportStatus.AWAITING_CHECK else "review")
-    page = services.queue(queue_name, per_page=2)
-    following = [r for r in page.items if r.id != report.id]
-    return url_for("review.case", report_id=following[0].id, queue=queue_name) if following else None
+    following = services.next_in_queue(queue_name, report)
+    return url_for("review.case", report_id=following.id, queue=queue_name) if following else None
 
 
 @bp.get("/")

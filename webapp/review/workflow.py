@@ -214,16 +214,11 @@ def allowed(report: Report, action: str, actor: User | None) -> bool:
     return transition.guard is None or transition.guard(report, actor) is None
 
 
-def perform(
-    report: Report,
-    action: str,
-    actor: User | None,
-    *,
-    note: str = "",
-    expected_version: int | None = None,
-    at: datetime | None = None,
-) -> ReportEvent:
-    """Apply ``action`` to ``report`` and write its audit event; raise a domain error if it is not allowed."""
+def check(
+    report: Report, action: str, actor: User | None, *, note: str = "", expected_version: int | None = None
+) -> Transition:
+    """Raise the domain error ``perform`` would raise, without changing anything (services call it before they
+    touch a case, so a refused action never leaves half a change behind)."""
     transition = TRANSITIONS.get(action)
     if transition is None:
         raise InvalidTransition(_("Unknown action."))
@@ -235,9 +230,23 @@ def perform(
         raise InvalidTransition(_("This cannot be done now: the case is “%(status)s”.", status=report.status.label))
     if transition.guard is not None and (problem := transition.guard(report, actor)) is not None:
         raise InvalidTransition(problem)
-    note = (note or "").strip()
-    if transition.needs_note and not note:
+    if transition.needs_note and not (note or "").strip():
         raise InvalidTransition(_("Please give a reason."), field="note")
+    return transition
+
+
+def perform(
+    report: Report,
+    action: str,
+    actor: User | None,
+    *,
+    note: str = "",
+    expected_version: int | None = None,
+    at: datetime | None = None,
+) -> ReportEvent:
+    """Apply ``action`` to ``report`` and write its audit event; raise a domain error if it is not allowed."""
+    transition = check(report, action, actor, note=note, expected_version=expected_version)
+    note = (note or "").strip()
     from_status = report.status
     # Anything that touches the database from here on may flush the case; if another reviewer changed it
     # meanwhile, the version check fails there, and the actor is told "already handled", not shown an error.

@@ -1,0 +1,192 @@
+"""Notifications: one per person, SMS for urgent staff messages, status changes for the reporter and followers,
+text made in the reader's language when shown, unread counts and acknowledgements."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from flask_babel import force_locale
+
+from tests.factories import make_user
+from tests.unit.cases import make_case, make_department, make_staff, notifications_of, sms_phones
+from webapp.accounts.models import Role
+from webapp.db import db
+from webapp.notifications import services
+from webapp.notifications.models import Notification
+from webapp.reports import services as reports
+from webapp.reports.status import ReportStatus
+from webapp.review import workflow
+
+S = ReportStatus
+
+
+def test_notify_stores_one_message_per_active_person(ctx):
+    report = make_case()
+    alice, bob = make_user(), make_user()
+    retired = make_user()
+    retired.active = False
+    created = services.notify([alice, None, bob, alice, retired], "status", report, status="dispatched")
+    assert [n.user for n in created] == [alice, bob]
+    for notification in created:
+        assert notification.id is not None and notification.report is report and not notification.urgent
+        assert notification.params == {
+            "status": "dispatched",
+            "id": report.id,
+            "category": report.category.name_zh,
+            "category_en": report.category.name_en,
+        }
+    assert notifications_of(retired) == []
+
+
+def test_urgent_messages_go_to_staff_by_sms_but_not_to_residents(app, ctx):
+    report = make_case(address="兴华街 12 号")
+    admin, reviewer, resident = make_staff(Role.ADMIN), make_staff(Role.REVIEWER), make_user()
+    services.notify([admin, reviewer, resident], "emergency", report, urgent=True, place=report.address)
+    assert sms_phones(app) == [admin.phone, reviewer.phone]
+    message = app.extensions["sms"].sent[0].text
+    assert message.startswith("【全民网格】") and f"#{report.id}" in message and "兴华街 12 号" in message
+    # The SMS is in Chinese whatever the language of the page that caused it.
+    with force_locale("zh_Hans_CN"):
+        expected = services.text(notifications_of(admin)[0])
+    assert message == "【全民网格】" + expected
+    assert all(n.urgent for n in notifications_of(resident))
+
+    app.extensions["sms"].sent.clear()
+    services.notify([admin], "dispatched", report)  # not urgent
+    assert sms_phones(app) == []
+
+
+def test_a_failing_sms_does_not_lose_the_message(app, ctx, monkeypatch, caplog):
+    def broken(phone: str, text: str) -> None:
+        raise ConnectionError("gateway down")
+
+    monkeypatch.setattr(app.extensions["sms"], "send", broken)
+    admin = make_staff(Role.ADMIN)
+    [notification] = services.notify([admin], "escalated", make_case(), urgent=True)
+    assert notification.id is not None and notifications_of(admin) == [notification]
+    assert "could not send an SMS" in caplog.text
+
+
+def test_status_changed_tells_the_reporter_and_followers_but_not_the_actor(ctx):
+    reporter, follower, acting_follower = make_user(), make_user(), make_staff(Role.VOLUNTEER)
+    inactive_follower = make_user()
+    report = make_case(reporter, status=S.ACCEPTED, category_code="06010")
+    for user in (follower, acting_follower, inactive_follower):
+        reports.follow(user, report)
+    inactive_follower.active = False
+    workflow.perform(report, "claim", acting_follower)
+    [to_reporter] = notifications_of(reporter)
+    assert (to_reporter.kind, to_reporter.params["status"]) == ("status", "in_progress")
+    [to_follower] = notifications_of(follower)
+    assert (to_follower.kind, to_follower.params["status"]) == ("followed_status", "in_progress")
+    assert notifications_of(acting_follower) == [] and notifications_of(inactive_follower) == []
+
+
+def test_the_reporter_acting_on_their_own_report_is_not_told(ctx):
+    reporter, follower = make_user(), make_user()
+    report = make_case(reporter, status=S.CLOSED)
+    reports.follow(follower, report)
+    event = workflow.perform(report, "reopen", reporter, note="没修好")
+    assert notifications_of(reporter) == []
+    assert [n.params["status"] for n in notifications_of(follower)] == ["awaiting_check"]
+    services.status_changed(report, event)  # called directly, it does the same
+    assert notifications_of(reporter) == [] and len(notifications_of(follower)) == 2
+
+
+def test_an_anonymous_report_still_tells_its_followers(ctx):
+    follower = make_user()
+    report = make_case(None)
+    reports.follow(follower, report)
+    workflow.perform(report, "accept", make_staff(Role.REVIEWER))
+    assert [n.kind for n in notifications_of(follower)] == ["followed_status"]
+
+
+def test_text_is_made_in_the_readers_language_when_shown(ctx):
+    report = make_case()
+    [notification] = services.notify([make_user()], "status", report, status="dispatched")
+    with force_locale("en"):
+        english = services.text(notification)
+    with force_locale("zh_Hans_CN"):
+        chinese = services.text(notification)
+    assert english == f"Your report #{report.id}: Dispatched."
+    assert f"#{report.id}" in chinese and "已派遣" in chinese and chinese != english
+    with force_locale("en"):
+        assert services.text(notification, english=False) == chinese
+    # Nothing translated was stored: only the kind and the raw parameters.
+    assert json.loads(notification.params_json)["status"] == "dispatched"
+
+
+def test_the_category_is_named_in_the_readers_language(app, ctx):
+    report = make_case()  # 06042 满溢垃圾箱
+    staff = make_staff(Role.DEPARTMENT, make_department())
+    [notification] = services.notify([staff], "escalated", report, urgent=True)
+    with force_locale("en"):
+        english = services.text(notification)
+    with force_locale("zh_Hans_CN"):
+        chinese = services.text(notification)
+    assert report.category.name_en in english and report.category.name_zh not in english
+    assert report.category.name_zh in chinese and report.category.name_en not in chinese
+    [sms] = app.extensions["sms"].sent
+    assert report.category.name_zh in sms.text and report.category.name_en not in sms.text
+
+
+def test_text_survives_missing_parameters_and_unknown_kinds(ctx):
+    user = make_user()
+    bare = Notification(user=user, kind="dispatched", params_json='{"id": 7}')
+    odd = Notification(user=user, kind="no-such-kind", params_json='{"id": 8}')
+    db.session.add_all([bare, odd])
+    db.session.flush()
+    with force_locale("en"):
+        assert services.text(bare) == "New case #7 for your department: ."
+        assert services.text(odd) == "Case #8 changed."
+        weird = Notification(user=user, kind="status", params_json='{"id": 9, "status": "teleported"}')
+        assert services.text(weird) == "Your report #9: teleported."
+
+
+def test_unread_count_and_mark_all_read_are_per_person(ctx):
+    alice, bob = make_user(), make_user()
+    report = make_case()
+    services.notify([alice, bob], "status", report, status="accepted")
+    services.notify([alice], "status", report, status="dispatched")
+    assert (services.unread_count(alice), services.unread_count(bob)) == (2, 1)
+    assert [n.params["status"] for n in services.recent(alice)] == ["dispatched", "accepted"]
+    assert services.mark_all_read(alice) == 2
+    assert (services.unread_count(alice), services.unread_count(bob)) == (0, 1)
+    assert all(n.read_at is not None for n in services.recent(alice))
+    assert services.mark_all_read(alice) == 0
+    assert len(services.recent(alice, limit=1)) == 1
+
+
+def test_acknowledge_for_report_clears_only_that_reports_urgent_messages(ctx):
+    admin = make_staff(Role.ADMIN)
+    report, other = make_case(), make_case()
+    services.notify([admin], "emergency", report, urgent=True)
+    services.notify([admin], "dispatched", report)
+    services.notify([admin], "emergency", other, urgent=True)
+    services.acknowledge_for_report(report)
+    state = {(n.report_id, n.kind): n.acknowledged_at is not None for n in notifications_of(admin)}
+    assert state == {(report.id, "emergency"): True, (report.id, "dispatched"): False, (other.id, "emergency"): False}
+
+
+def test_staff_selects_active_people_by_role_department_and_head(ctx):
+    department, other = make_department(), make_department()
+    head = make_staff(Role.DEPARTMENT, department, head=True)
+    worker = make_staff(Role.DEPARTMENT, department)
+    make_staff(Role.DEPARTMENT, department, head=True, active=False)
+    make_staff(Role.DEPARTMENT, other, head=True)
+    reviewer, admin = make_staff(Role.REVIEWER), make_staff(Role.ADMIN)
+    make_user()
+    assert set(services.staff(Role.DEPARTMENT, department_id=department.id)) == {head, worker}
+    assert services.staff(Role.DEPARTMENT, department_id=department.id, heads_only=True) == [head]
+    assert set(services.staff(Role.REVIEWER, Role.ADMIN)) == {reviewer, admin}
+
+
+@pytest.mark.parametrize("kind", sorted(services.MESSAGES))
+def test_every_message_kind_renders_with_a_report(ctx, kind):
+    report = make_case(address="某地")
+    [notification] = services.notify([make_user()], kind, report, status="closed", place=report.address)
+    for locale in ("en", "zh_Hans_CN"):
+        with force_locale(locale):
+            text = services.text(notification)
+        assert f"#{report.id}" in text and "%(" not in text
