@@ -44,6 +44,7 @@ bench: install
 	$(BIN)/python bench/page_weight.py
 	$(BIN)/python bench/offline_capture.py
 	$(BIN)/python bench/grid_lookup.py
+	$(BIN)/python bench/review_queue.py
 
 lint: install
 	$(BIN)/ruff check webapp tests bench

@@ -57,6 +57,15 @@ def test_urgent_messages_go_to_staff_by_sms_but_not_to_residents(app, ctx):
     assert sms_phones(app) == []
 
 
+def test_residents_who_ask_for_it_get_their_reports_news_by_sms(app, ctx):
+    texting, quiet = make_user(), make_user()
+    texting.notify_by_sms = True
+    report = make_case(reporter=texting)
+    services.notify([texting, quiet], "status", report, status=ReportStatus.DISPATCHED.value)
+    assert sms_phones(app) == [texting.phone]
+    assert "已派遣" in app.extensions["sms"].sent[0].text
+
+
 def test_a_failing_sms_does_not_lose_the_message(app, ctx, monkeypatch, caplog):
     def broken(phone: str, text: str) -> None:
         raise ConnectionError("gateway down")

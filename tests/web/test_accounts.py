@@ -166,7 +166,7 @@ def test_profile_saves_name_visibility_text_size_and_language(app, client):
     response = post(
         client,
         "/me/profile",
-        {"display_name": "王阿姨", "show_name_publicly": "y", "large_text": "y", "locale": "en"},
+        {"display_name": "王阿姨", "show_name_publicly": "y", "large_text": "y", "locale": "en", "notify_by_sms": "y"},
     )
     assert response.status_code == 303
     page = client.get("/me/profile").get_data(as_text=True)
@@ -180,6 +180,7 @@ def test_profile_saves_name_visibility_text_size_and_language(app, client):
             True,
             "en",
         )
+        assert saved.notify_by_sms is True
 
 
 def test_profile_shows_the_phone_masked(app, client):

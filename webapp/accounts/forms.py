@@ -62,6 +62,7 @@ class ProfileForm(FlaskForm):
     display_name = StringField(_l("Name or nickname"), validators=[Optional(), Length(max=DISPLAY_NAME_MAX)])
     show_name_publicly = BooleanField(_l("Show my name on my public reports"))
     large_text = BooleanField(_l("Large text"))
+    notify_by_sms = BooleanField(_l("Also send news about my reports by text message"))
     locale = RadioField(
         _l("Language"),
         choices=[SelectChoice("zh_Hans_CN", "中文"), SelectChoice("en", "English")],

@@ -76,6 +76,7 @@ class User(UserMixin, db.Model):
     display_name: Mapped[str] = mapped_column(sa.String(40), default="")
     show_name_publicly: Mapped[bool] = mapped_column(default=False)
     large_text: Mapped[bool] = mapped_column(default=False)
+    notify_by_sms: Mapped[bool] = mapped_column(default=False)  # also send my report updates as text messages
     locale: Mapped[str | None] = mapped_column(sa.String(16))
     active: Mapped[bool] = mapped_column(default=True)
     phone_verified_at: Mapped[datetime | None]

@@ -211,10 +211,12 @@ def update_profile(
     show_name_publicly: bool,
     large_text: bool,
     locale: str | None,
+    notify_by_sms: bool = False,
 ) -> None:
     user.display_name = display_name.strip()[:DISPLAY_NAME_MAX]
     user.show_name_publicly = show_name_publicly
     user.large_text = large_text
+    user.notify_by_sms = notify_by_sms
     user.locale = locale
     db.session.flush()
 

@@ -203,6 +203,7 @@ def profile() -> Response | str:
             show_name_publicly=form.show_name_publicly.data,
             large_text=form.large_text.data,
             locale=form.locale.data,
+            notify_by_sms=form.notify_by_sms.data,
         )
         db.session.commit()
         flash(_("Your profile has been saved."), "success")

@@ -1,7 +1,8 @@
 """Notifications: one row per person and message, shown in the notification centre in the reader's language.
 
 Urgent notifications (emergencies, escalations) are also sent by SMS to staff through the app's SmsSender
-(webapp.accounts.sms); e-mail would plug in the same way. Residents get in-app messages.
+(webapp.accounts.sms), and residents who ask for it in their profile get their reports' news by SMS too. Accounts
+are made with a phone number, so there is no e-mail channel; one would plug in next to _send_sms.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ MESSAGES: dict[str, Any] = {
 def notify(
     users: Iterable[User], kind: str, report: Report | None = None, *, urgent: bool = False, **params: Any
 ) -> list[Notification]:
-    """Store a notification for each user (once per user), and send urgent ones by SMS to staff."""
+    """Store a notification for each user (once per user). Also by SMS: urgent ones to staff, and everything to
+    residents who asked for text messages in their profile."""
     if report is not None:
         params.setdefault("id", report.id)
         params.setdefault("category", report.category.name_zh)
@@ -56,7 +58,7 @@ def notify(
         )
         db.session.add(notification)
         created.append(notification)
-        if urgent and user.role.is_staff:
+        if (urgent and user.role.is_staff) or (user.notify_by_sms and not user.role.is_staff):
             _send_sms(user, notification)
     db.session.flush()
     return created
