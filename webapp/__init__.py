@@ -63,12 +63,25 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     from webapp.feedback.views import bp as feedback_bp
     from webapp.handling.views import bp as handling_bp
     from webapp.notifications.views import bp as notifications_bp
+    from webapp.points.admin_views import bp as points_admin_bp
+    from webapp.points.views import bp as points_bp
     from webapp.pwa.views import bp as pwa_bp
     from webapp.reports.views import bp as reports_bp
     from webapp.review import emergency
     from webapp.review.views import bp as review_bp
 
-    for blueprint in (accounts_bp, reports_bp, api_bp, pwa_bp, review_bp, handling_bp, notifications_bp, feedback_bp):
+    for blueprint in (
+        accounts_bp,
+        reports_bp,
+        api_bp,
+        pwa_bp,
+        review_bp,
+        handling_bp,
+        notifications_bp,
+        feedback_bp,
+        points_bp,
+        points_admin_bp,
+    ):
         app.register_blueprint(blueprint)
     emergency.connect()
 

@@ -38,10 +38,12 @@ def register_commands(app: Flask) -> None:
 @with_appcontext
 def upgrade_command() -> None:
     """Migrate the database to the newest schema and load the reference data (categories)."""
+    from webapp.points.ledger import ensure_system_accounts
     from webapp.reports.taxonomy import sync_categories
 
     alembic_upgrade(directory=current_app.extensions["migrate"].directory)
     count = sync_categories()
+    ensure_system_accounts()
     db.session.commit()
     click.echo(f"Database is up to date; {count} categories loaded.")
 

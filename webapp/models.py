@@ -4,10 +4,38 @@ from webapp.accounts.models import Department, PhoneVerification, User
 from webapp.feedback.models import Rating
 from webapp.geo.models import Grid
 from webapp.notifications.models import Notification
+from webapp.points.models import (
+    Account,
+    BudgetLine,
+    Campaign,
+    FundAudit,
+    FundCharge,
+    Household,
+    HouseholdMember,
+    LedgerEntry,
+    LedgerTransaction,
+    PointsRules,
+    StockMovement,
+    StoreItem,
+    StoreOrder,
+)
 from webapp.reports.models import Category, CategoryGroup, Report, ReportEvent, ReportFollower, ReportPhoto
 from webapp.review.models import CalendarDay, ExtensionRequest, RoutingRule, TimeLimit
 
 __all__ = [
+    "Account",
+    "BudgetLine",
+    "Campaign",
+    "FundAudit",
+    "FundCharge",
+    "Household",
+    "HouseholdMember",
+    "LedgerEntry",
+    "LedgerTransaction",
+    "PointsRules",
+    "StockMovement",
+    "StoreItem",
+    "StoreOrder",
     "CalendarDay",
     "Category",
     "CategoryGroup",

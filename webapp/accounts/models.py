@@ -53,6 +53,7 @@ class Department(db.Model):
     name_en: Mapped[str] = mapped_column(sa.String(120), default="")
     district_code: Mapped[str] = mapped_column(sa.String(6), default="")
     fallback_for_district: Mapped[bool] = mapped_column(default=False)
+    service_point: Mapped[bool] = mapped_column(default=False)  # a place where store orders are handed over
     active: Mapped[bool] = mapped_column(default=True)
 
     @property

@@ -11,6 +11,7 @@ from webapp.db import db
 from webapp.errors import DomainError
 from webapp.feedback.models import Rating
 from webapp.notifications import services as notifications
+from webapp.points import awards
 from webapp.reports.models import Report
 from webapp.reports.status import ReportStatus
 from webapp.review import workflow
@@ -53,6 +54,7 @@ def rate(report: Report, user: User, *, stars: int, comment: str = "", reopen: b
     rating = Rating(report_id=report.id, user_id=user.id, stars=stars, comment=comment.strip(), reopened=reopen)
     db.session.add(rating)
     db.session.flush()
+    awards.award_rating(report, user)
     if reopen:
         workflow.perform(report, "reopen", user, note=comment.strip() or _("Not fixed"))
         report.closed_at = None

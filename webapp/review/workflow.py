@@ -21,6 +21,7 @@ from webapp.accounts.models import Role, User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
 from webapp.notifications import services as notifications
+from webapp.points import awards
 from webapp.reports.models import Report, ReportEvent
 from webapp.reports.services import add_event
 from webapp.reports.status import ReportStatus as S
@@ -260,6 +261,7 @@ def perform(
         raise AlreadyHandled() from None
     if report.status is not from_status:
         notifications.status_changed(report, event)
+    awards.on_case_event(report, event)
     return event
 
 

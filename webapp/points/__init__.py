@@ -1,0 +1,1 @@
+"""Points: rules, the double-entry ledger, the points store, households, honour rolls and the special fund."""

@@ -1,0 +1,392 @@
+"""Awarding points for valid participation, reversing them, and expiring them.
+
+Each award is one ledger transaction from the fund to the resident under a business key that names what it pays
+for, so replaying the event that triggered it (a retried request, a second click) pays nothing more. Rejected
+reports earn nothing: only opened cases (立案), accepted volunteer results, ratings and adopted feedback do.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+
+from webapp.accounts.models import Role, User
+from webapp.db import db, utcnow
+from webapp.errors import DomainError
+from webapp.points import ledger, rules
+from webapp.points.models import Account, AccountKind, Campaign, LedgerEntry, LedgerTransaction, TransactionKind
+from webapp.reports.models import Report, ReportEvent, Severity
+from webapp.reports.status import ReportStatus
+
+LOCAL = ZoneInfo("Asia/Shanghai")
+REPORT_REASONS = ("report_accepted",)
+
+
+def local_date(moment: datetime) -> date:
+    return moment.astimezone(LOCAL).date()
+
+
+def expiry_for(moment: datetime) -> date:
+    """Points earned in a year expire at the end of the following year."""
+    return date(local_date(moment).year + 1, 12, 31)
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime(day.year, day.month, day.day, tzinfo=LOCAL)
+    return start, start + timedelta(days=1)
+
+
+def _month_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime(day.year, day.month, 1, tzinfo=LOCAL)
+    end = datetime(day.year + (day.month == 12), day.month % 12 + 1, 1, tzinfo=LOCAL)
+    return start, end
+
+
+def _earned(account: Account, start: datetime, end: datetime, reasons: tuple[str, ...] | None = None) -> int:
+    """Points awarded to the account between start and end (net of reversals is not taken: caps count what was paid)."""
+    stmt = (
+        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0))
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .where(
+            LedgerEntry.account_id == account.id,
+            LedgerTransaction.kind == TransactionKind.AWARD,
+            LedgerTransaction.created_at >= start,
+            LedgerTransaction.created_at < end,
+        )
+    )
+    if reasons:
+        stmt = stmt.where(LedgerTransaction.reason.in_(reasons))
+    return int(db.session.scalar(stmt) or 0)
+
+
+def _count_awards(account: Account, start: datetime, end: datetime, reasons: tuple[str, ...]) -> int:
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.count(sa.distinct(LedgerTransaction.id)))
+            .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+            .where(
+                LedgerEntry.account_id == account.id,
+                LedgerTransaction.kind == TransactionKind.AWARD,
+                LedgerTransaction.reason.in_(reasons),
+                LedgerTransaction.created_at >= start,
+                LedgerTransaction.created_at < end,
+            )
+        )
+        or 0
+    )
+
+
+def _pay(
+    user: User,
+    key: str,
+    reason: str,
+    amount: int,
+    *,
+    current: rules.Rules,
+    at: datetime,
+    memo: str = "",
+    report: Report | None = None,
+    campaign: Campaign | None = None,
+    counts_toward_daily: bool = False,
+) -> LedgerTransaction | None:
+    """Pay ``amount`` within the caps; nothing when it is already paid, capped to zero, or worth nothing."""
+    if ledger.find(key) is not None or amount <= 0 or not user.active:
+        return None
+    account = ledger.account_for(user)
+    day = local_date(at)
+    if counts_toward_daily:
+        start, end = _day_bounds(day)
+        if _count_awards(account, start, end, REPORT_REASONS) >= current["daily_report_cap"]:
+            return None
+    start, end = _month_bounds(day)
+    room = current["monthly_points_cap"] - _earned(account, start, end)
+    amount = min(amount, max(room, 0))
+    if amount <= 0:
+        return None
+    fund = ledger.system_account(AccountKind.FUND)
+    transaction, _created = ledger.post(
+        key,
+        TransactionKind.AWARD,
+        reason,
+        [(fund, -amount), (account, amount)],
+        memo=memo,
+        rule_version=current.version,
+        report_id=report.id if report else None,
+        campaign_id=campaign.id if campaign else None,
+        expires_on=expiry_for(at) if current["expiry_enabled"] else None,
+        at=at,
+    )
+    return transaction
+
+
+# --- Campaigns ----------------------------------------------------------------------------------------------
+
+
+def active_campaign(report: Report, at: datetime) -> Campaign | None:
+    """The campaign (专项整治) covering this report's category and place on that day, if any."""
+    day = local_date(at)
+    candidates = db.session.scalars(
+        sa.select(Campaign).where(Campaign.starts_on <= day, Campaign.ends_on >= day).order_by(Campaign.id)
+    )
+    for campaign in candidates:
+        if report.category_code not in campaign.categories:
+            continue
+        if campaign.places and not (report.grid_code and any(report.grid_code.startswith(p) for p in campaign.places)):
+            continue
+        return campaign
+    return None
+
+
+def campaign_spent(campaign: Campaign) -> int:
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0))
+            .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+            .join(Account, Account.id == LedgerEntry.account_id)
+            .where(LedgerTransaction.campaign_id == campaign.id, Account.kind == AccountKind.RESIDENT)
+        )
+        or 0
+    )
+
+
+# --- What earns points -----------------------------------------------------------------------------------------
+
+
+def on_case_event(report: Report, event: ReportEvent) -> None:
+    """Called by the workflow after every step of a case."""
+    if event.action == "accept":
+        award_report(report, at=event.at)
+    elif event.action == "reject" and report.duplicate_of is not None:
+        award_later_reporter(report, at=event.at)
+    elif event.action == "close" and report.handler is not None and report.handler.role is Role.VOLUNTEER:
+        award_volunteer(report, at=event.at)
+
+
+def award_report(report: Report, *, at: datetime | None = None) -> list[LedgerTransaction]:
+    """The reporter of an opened case: the base for its category, ×emergency, plus a campaign's bonus."""
+    at = at or utcnow()
+    if report.reporter is None or report.reporter.role.is_staff:
+        return []
+    current = rules.effective(at)
+    base = current.report_base(report.category_code, report.category.safety_critical)
+    if report.severity in (Severity.URGENT, Severity.CRITICAL):
+        base *= current["emergency_multiplier"]
+    paid = []
+    main = _pay(
+        report.reporter,
+        f"award:report:{report.id}:reporter",
+        "report_accepted",
+        base,
+        current=current,
+        at=at,
+        memo=report.category.name_zh,
+        report=report,
+        counts_toward_daily=True,
+    )
+    if main is None:
+        return paid
+    paid.append(main)
+    campaign = active_campaign(report, at)
+    if campaign is not None and campaign.multiplier > 1 and campaign.budget_points > 0:
+        bonus = min(base * (campaign.multiplier - 1), campaign.budget_points - campaign_spent(campaign))
+        extra = _pay(
+            report.reporter,
+            f"award:report:{report.id}:campaign:{campaign.id}",
+            "campaign_bonus",
+            bonus,
+            current=current,
+            at=at,
+            memo=campaign.name,
+            report=report,
+            campaign=campaign,
+        )
+        if extra is not None:
+            paid.append(extra)
+    return paid
+
+
+def award_later_reporter(duplicate: Report, *, at: datetime | None = None) -> LedgerTransaction | None:
+    """Someone who reported a problem already reported: a token, once per person and case, if the case is real."""
+    at = at or utcnow()
+    original = duplicate.duplicate_of
+    reporter = duplicate.reporter
+    if original is None or reporter is None or reporter.id == original.reporter_id or reporter.role.is_staff:
+        return None
+    if original.status in (ReportStatus.PENDING_REVIEW, ReportStatus.REJECTED):
+        return None
+    current = rules.effective(at)
+    return _pay(
+        reporter,
+        f"award:later:{original.id}:{reporter.id}",
+        "later_reporter",
+        current["later_reporter_points"],
+        current=current,
+        at=at,
+        report=original,
+        memo=original.category.name_zh,
+    )
+
+
+def award_volunteer(report: Report, *, at: datetime | None = None) -> LedgerTransaction | None:
+    at = at or utcnow()
+    current = rules.effective(at)
+    return _pay(
+        report.handler,
+        f"award:volunteer:{report.id}",
+        "volunteer_result",  # type: ignore[arg-type]
+        current["volunteer_result_points"],
+        current=current,
+        at=at,
+        report=report,
+        memo=report.category.name_zh,
+    )
+
+
+def award_rating(report: Report, user: User, *, at: datetime | None = None) -> LedgerTransaction | None:
+    at = at or utcnow()
+    current = rules.effective(at)
+    return _pay(
+        user,
+        f"award:rating:{report.id}:{user.id}",
+        "rating",
+        current["rating_points"],
+        current=current,
+        at=at,
+        report=report,
+    )
+
+
+def award_feedback(feedback_id: int, user: User, *, at: datetime | None = None) -> LedgerTransaction | None:
+    at = at or utcnow()
+    current = rules.effective(at)
+    return _pay(
+        user,
+        f"award:feedback:{feedback_id}",
+        "feedback_adopted",
+        current["feedback_adopted_points"],
+        current=current,
+        at=at,
+    )
+
+
+# --- Reversal and expiry ----------------------------------------------------------------------------------------
+
+
+class ReversalError(DomainError):
+    code = "invalid"
+
+
+def reverse_report(report: Report, admin: User, reason: str) -> list[LedgerTransaction]:
+    """A report found false later: take back the points it paid, with the reason. Points already spent cannot be
+    taken back (a balance never goes below zero); the reversal then takes what is left and says so."""
+    reason = reason.strip()
+    if not reason:
+        raise ReversalError(_("Please give a reason."), field="reason")
+    awards = db.session.scalars(
+        sa.select(LedgerTransaction).where(
+            LedgerTransaction.report_id == report.id, LedgerTransaction.kind == TransactionKind.AWARD
+        )
+    ).all()
+    if not awards:
+        raise ReversalError(_("This report has not earned any points."))
+    fund = ledger.system_account(AccountKind.FUND)
+    done = []
+    for award in awards:
+        for entry in award.entries:
+            if entry.amount <= 0 or entry.account.kind is not AccountKind.RESIDENT:
+                continue
+            if ledger.find(f"reversal:{award.business_key}") is not None:
+                continue
+            ledger.lock(entry.account)
+            amount = min(entry.amount, max(ledger.balance(entry.account), 0))
+            if amount == 0:
+                continue
+            memo = (
+                reason
+                if amount == entry.amount
+                else _("%(reason)s (%(spent)d points were already spent)", reason=reason, spent=entry.amount - amount)
+            )
+            transaction, created = ledger.post(
+                f"reversal:{award.business_key}",
+                TransactionKind.REVERSAL,
+                "false_report",
+                [(entry.account, -amount), (fund, amount)],
+                memo=memo,
+                report_id=report.id,
+                actor=admin,
+                rule_version=award.rule_version,
+            )
+            if created:
+                done.append(transaction)
+    return done
+
+
+def expire(today: date | None = None) -> int:
+    """Expire points whose date has passed, oldest first (FIFO): returns the points expired.
+
+    Spending and reversals use up the oldest points first, so what expires for a resident is what they earned up
+    to the expiry date minus everything that has left their account since (spent, reversed, already expired).
+    """
+    today = today or local_date(utcnow())
+    expiry_account = ledger.system_account(AccountKind.EXPIRY)
+    total = 0
+    accounts = db.session.scalars(sa.select(Account).where(Account.kind == AccountKind.RESIDENT))
+    for account in accounts:
+        due = _expiring(account, before=today)
+        if due <= 0:
+            continue
+        key = f"expiry:{account.id}:{today.isoformat()}"
+        _transaction, created = ledger.post(
+            key,
+            TransactionKind.EXPIRY,
+            "expired",
+            [(account, -due), (expiry_account, due)],
+            memo=_("Points earned until %(day)s", day=today.isoformat()),
+        )
+        if created:
+            total += due
+    return total
+
+
+def _expiring(account: Account, *, before: date) -> int:
+    earned = int(
+        db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
+                LedgerEntry.account_id == account.id, LedgerEntry.amount > 0, LedgerEntry.expires_on < before
+            )
+        )
+        or 0
+    )
+    left = -int(
+        db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
+                LedgerEntry.account_id == account.id, LedgerEntry.amount < 0
+            )
+        )
+        or 0
+    )
+    refunded = int(
+        db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
+                LedgerEntry.account_id == account.id, LedgerEntry.amount > 0, LedgerEntry.expires_on.is_(None)
+            )
+        )
+        or 0
+    )
+    return max(0, earned - max(0, left - refunded))
+
+
+def expiring_soon(user: User, *, within_days: int = 30, today: date | None = None) -> tuple[int, date] | None:
+    """Points of this resident that expire within ``within_days`` (for the warning), and when."""
+    today = today or local_date(utcnow())
+    account = db.session.scalar(
+        sa.select(Account).where(Account.kind == AccountKind.RESIDENT, Account.user_id == user.id)
+    )
+    if account is None:
+        return None
+    horizon = today + timedelta(days=within_days)
+    amount = _expiring(account, before=horizon + timedelta(days=1))
+    return (amount, date(today.year, 12, 31)) if amount > 0 else None
