@@ -24,6 +24,7 @@ def _department(code: str) -> Department:
 
 
 def register_commands(app: Flask) -> None:
+    app.cli.add_command(expire_points_command)
     app.cli.add_command(create_department_command)
     app.cli.add_command(add_route_command)
     app.cli.add_command(escalate_overdue_command)
@@ -230,3 +231,17 @@ def add_route_command(
         f"Route added: {category or group or 'any category'} in {grid or street or district or 'any place'}"
         f" -> {department.code}"
     )
+
+
+@click.command("expire-points")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Pretend it is this day.")
+@with_appcontext
+def expire_points_command(today) -> None:  # type: ignore[no-untyped-def]
+    """Expire points past their date and warn residents 30 days before theirs. Run daily from a scheduler."""
+    from webapp.points.awards import expire, warn_expiring
+
+    day = today.date() if today else None
+    expired = expire(day)
+    warned = warn_expiring(day)
+    db.session.commit()
+    click.echo(f"{expired} points expired; {warned} residents warned.")

@@ -1,5 +1,5 @@
-"""Demo data for ``flask seed-demo``: departments with routing rules, the demo grids, one account per role and a
-handful of reports around 万柏林区, 太原 in different states.
+"""Demo data for ``flask seed-demo``: departments with routing rules, the demo grids, one account per role, a
+handful of reports around 万柏林区, 太原 in different states, and a stocked points store paid from a budget line.
 
 The photos are simple drawings made here with Pillow, so the demo needs no image files.
 """
@@ -38,6 +38,17 @@ DEMO_DEPARTMENTS = [
     ("JD-XH", "兴华街道办事处", "Xinghua street office", "", False),
     ("JD-HP", "和平街道办事处", "Heping street office", "", False),
     ("CG", "万柏林区城市管理局", "District city management bureau (fallback)", "L", True),
+    ("FWZ-XH", "兴华社区服务站", "Xinghua community service point", "", False),
+]
+SERVICE_POINTS = {"FWZ-XH"}
+# (Chinese name, English name, points, cost in fen, stock)
+DEMO_ITEMS = [
+    ("垃圾袋（一卷）", "Rubbish bags (one roll)", 10, 150, 200),
+    ("洗洁精 500ml", "Washing-up liquid 500 ml", 20, 350, 100),
+    ("牙刷（两支）", "Toothbrushes (two)", 30, 500, 80),
+    ("扫帚", "Broom", 60, 1200, 30),
+    ("暖手宝", "Hand warmer", 150, 3000, 20),
+    ("大米 5kg", "Rice 5 kg", 300, 3500, 40),
 ]
 # (phone, role, display name, department code, department head?, reviewer on duty?)
 DEMO_USERS = [
@@ -48,6 +59,7 @@ DEMO_USERS = [
     ("13800000005", Role.ADMIN, "指挥中心 陈", None, False, False),
     ("13800000006", Role.DEPARTMENT, "路灯所 赵", "LD", True, False),
     ("13800000007", Role.DEPARTMENT, "市政工程处 孙", "SZ", True, False),
+    ("13800000008", Role.DEPARTMENT, "服务站 周", "FWZ-XH", False, False),
 ]
 GRIDS_FILE = Path(__file__).resolve().parent / "geo" / "data" / "demo_grids.geojson"
 
@@ -187,8 +199,26 @@ def seed_demo(storage: Storage) -> list[User]:
                 storage=storage,
             )
         _move_some_along(reviewer, departments, users, storage)
+    _stock_the_store(users[4])
     db.session.flush()
     return users
+
+
+def _stock_the_store(admin: User) -> None:
+    """A budget line from the special fund and household goods bought with it."""
+    from webapp.points import fund, store
+    from webapp.points.models import StoreItem
+
+    if db.session.scalar(sa.select(sa.func.count()).select_from(StoreItem)):
+        return
+    line = fund.add_budget_line(
+        admin, name="2026 年全民网格积分奖励", source="财政专项", amount_fen=5_000_000, year=utcnow().year
+    )
+    for name_zh, name_en, points, cost_fen, stock in DEMO_ITEMS:
+        item = StoreItem(name_zh=name_zh, name_en=name_en, points_price=points, cost_fen=cost_fen, stock=0)
+        db.session.add(item)
+        db.session.flush()
+        store.purchase(item, admin, quantity=stock, cost_fen=cost_fen * stock, budget_line=line, note="首批采购")
 
 
 def _move_some_along(reviewer: User, departments: dict[str, Department], users: list[User], storage: Storage) -> None:

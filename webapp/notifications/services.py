@@ -35,6 +35,8 @@ MESSAGES: dict[str, Any] = {
     "extension_requested": _l("Case #%(id)s: the department asks for more time."),
     "reopened": _l("Case #%(id)s was reopened by the resident who reported it."),
     "returned": _l("Case #%(id)s was returned by the department; please decide who handles it."),
+    "points_expiring": _l("%(points)s of your points expire on %(date)s. Use them in the points store before then."),
+    "points_awarded": _l("You earned %(points)s points: %(what)s."),
 }
 
 

@@ -390,3 +390,31 @@ def expiring_soon(user: User, *, within_days: int = 30, today: date | None = Non
     horizon = today + timedelta(days=within_days)
     amount = _expiring(account, before=horizon + timedelta(days=1))
     return (amount, date(today.year, 12, 31)) if amount > 0 else None
+
+
+def warn_expiring(today: date | None = None, *, within_days: int = 30) -> int:
+    """Tell each resident, once a year, that points of theirs expire within ``within_days``."""
+    from webapp.notifications import services as notifications
+    from webapp.notifications.models import Notification
+
+    today = today or local_date(utcnow())
+    warned = 0
+    for account in db.session.scalars(sa.select(Account).where(Account.kind == AccountKind.RESIDENT)):
+        user = account.user
+        if user is None or not user.active:
+            continue
+        soon = expiring_soon(user, within_days=within_days, today=today)
+        if soon is None:
+            continue
+        amount, day = soon
+        already = db.session.scalar(
+            sa.select(Notification.id).where(
+                Notification.user_id == user.id,
+                Notification.kind == "points_expiring",
+                Notification.params_json.contains(f'"date": "{day.isoformat()}"', autoescape=True),
+            )
+        )
+        if already is None:
+            notifications.notify([user], "points_expiring", points=amount, date=day.isoformat())
+            warned += 1
+    return warned
