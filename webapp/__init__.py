@@ -59,6 +59,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
 
     from webapp import models  # noqa: F401  (every model registered before the first query)
     from webapp.accounts.views import bp as accounts_bp
+    from webapp.api.open311 import bp as open311_bp
     from webapp.api.views import bp as api_bp
     from webapp.feedback.views import bp as feedback_bp
     from webapp.handling.views import bp as handling_bp
@@ -66,6 +67,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     from webapp.points.admin_views import bp as points_admin_bp
     from webapp.points.views import bp as points_bp
     from webapp.pwa.views import bp as pwa_bp
+    from webapp.reports.poster_views import bp as posters_bp
     from webapp.reports.views import bp as reports_bp
     from webapp.review import emergency
     from webapp.review.views import bp as review_bp
@@ -74,6 +76,8 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
         accounts_bp,
         reports_bp,
         api_bp,
+        open311_bp,
+        posters_bp,
         pwa_bp,
         review_bp,
         handling_bp,

@@ -33,6 +33,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(create_user_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(import_grids_command)
+    app.cli.add_command(create_api_key_command)
+    app.cli.add_command(revoke_api_key_command)
 
 
 @click.command("upgrade")
@@ -245,3 +247,44 @@ def expire_points_command(today) -> None:  # type: ignore[no-untyped-def]
     warned = warn_expiring(day)
     db.session.commit()
     click.echo(f"{expired} points expired; {warned} residents warned.")
+
+
+@click.command("create-api-key")
+@click.option("--name", required=True, help="The client (app or partner system) the Open311 key is for.")
+@click.option("--created-by", "created_by", default=None, help="Phone number of the staff member issuing it.")
+@with_appcontext
+def create_api_key_command(name: str, created_by: str | None) -> None:
+    """Create an Open311 API key and its service user. The key is printed once and never stored."""
+    from webapp.accounts.models import User
+    from webapp.api.models import create_api_key
+
+    issuer = None
+    if created_by:
+        issuer = db.session.scalar(sa.select(User).where(User.phone == created_by.strip()))
+        if issuer is None or not issuer.role.is_staff:
+            raise click.ClickException(f"no staff account with phone {created_by!r}")
+    try:
+        api_key, key = create_api_key(name, created_by=issuer)
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error.message)) from None
+    db.session.commit()
+    click.echo(f"Created the Open311 API key for {api_key.name!r} (service user id {api_key.service_user_id}).")
+    click.echo("Give it to the client now: it is not stored and cannot be shown again.")
+    click.echo(key)
+
+
+@click.command("revoke-api-key")
+@click.option("--name", required=True, help="The client whose Open311 key to revoke.")
+@with_appcontext
+def revoke_api_key_command(name: str) -> None:
+    """Revoke a client's Open311 API key at once; its reports stay."""
+    from webapp.api.models import revoke_api_key
+
+    try:
+        api_key = revoke_api_key(name)
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error.message)) from None
+    db.session.commit()
+    click.echo(f"Revoked the Open311 API key of {api_key.name!r}.")

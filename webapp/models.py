@@ -1,6 +1,7 @@
 """Every model, imported in one place so the metadata is complete for migrations and queries."""
 
 from webapp.accounts.models import Department, PhoneVerification, User
+from webapp.api.models import ApiKey, Open311Request
 from webapp.feedback.models import Rating
 from webapp.geo.models import Grid
 from webapp.notifications.models import Notification
@@ -19,11 +20,21 @@ from webapp.points.models import (
     StoreItem,
     StoreOrder,
 )
-from webapp.reports.models import Category, CategoryGroup, Report, ReportEvent, ReportFollower, ReportPhoto
+from webapp.reports.models import (
+    Category,
+    CategoryGroup,
+    Poster,
+    PosterScan,
+    Report,
+    ReportEvent,
+    ReportFollower,
+    ReportPhoto,
+)
 from webapp.review.models import CalendarDay, ExtensionRequest, RoutingRule, TimeLimit
 
 __all__ = [
     "Account",
+    "ApiKey",
     "BudgetLine",
     "Campaign",
     "FundAudit",
@@ -43,7 +54,10 @@ __all__ = [
     "ExtensionRequest",
     "Grid",
     "Notification",
+    "Open311Request",
     "PhoneVerification",
+    "Poster",
+    "PosterScan",
     "Rating",
     "Report",
     "ReportEvent",

@@ -191,7 +191,10 @@ def test_staff_selects_active_people_by_role_department_and_head(ctx):
     assert set(services.staff(Role.REVIEWER, Role.ADMIN)) == {reviewer, admin}
 
 
-@pytest.mark.parametrize("kind", sorted(services.MESSAGES))
+POINTS_KINDS = {"points_expiring": {"points": 120, "date": "2027-12-31"}, "points_awarded": {"points": 5, "what": "x"}}
+
+
+@pytest.mark.parametrize("kind", sorted(set(services.MESSAGES) - set(POINTS_KINDS)))
 def test_every_message_kind_renders_with_a_report(ctx, kind):
     report = make_case(address="某地")
     [notification] = services.notify([make_user()], kind, report, status="closed", place=report.address)
@@ -199,3 +202,12 @@ def test_every_message_kind_renders_with_a_report(ctx, kind):
         with force_locale(locale):
             text = services.text(notification)
         assert f"#{report.id}" in text and "%(" not in text
+
+
+@pytest.mark.parametrize("kind", sorted(POINTS_KINDS))
+def test_points_messages_render_without_a_report(ctx, kind):
+    [notification] = services.notify([make_user()], kind, **POINTS_KINDS[kind])
+    for locale in ("en", "zh_Hans_CN"):
+        with force_locale(locale):
+            text = services.text(notification)
+        assert str(POINTS_KINDS[kind]["points"]) in text and "%(" not in text

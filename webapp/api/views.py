@@ -181,3 +181,15 @@ def my_reports() -> Response:
             for r in reports.reports_by(current_user, limit=500)
         ]
     )
+
+
+@bp.get("/api/v1/me/points")
+def my_points() -> Response:
+    """The logged-in resident's points balance."""
+    from webapp.points.ledger import balance_of
+
+    if (denied := login_required_json()) is not None:
+        return denied
+    response = jsonify({"balance": balance_of(current_user)})
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

@@ -7,6 +7,7 @@ reports earn nothing: only opened cases (立案), accepted volunteer results, ra
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -327,8 +328,8 @@ def reverse_report(report: Report, admin: User, reason: str) -> list[LedgerTrans
 def expire(today: date | None = None) -> int:
     """Expire points whose date has passed, oldest first (FIFO): returns the points expired.
 
-    Spending and reversals use up the oldest points first, so what expires for a resident is what they earned up
-    to the expiry date minus everything that has left their account since (spent, reversed, already expired).
+    Spending and reversals use up the oldest points first, so what expires for a resident is what is left of the
+    points earned up to the expiry date; refunded points never expire (see ``_expiring``).
     """
     today = today or local_date(utcnow())
     expiry_account = ledger.system_account(AccountKind.EXPIRY)
@@ -352,31 +353,44 @@ def expire(today: date | None = None) -> int:
 
 
 def _expiring(account: Account, *, before: date) -> int:
-    earned = int(
-        db.session.scalar(
-            sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
-                LedgerEntry.account_id == account.id, LedgerEntry.amount > 0, LedgerEntry.expires_on < before
-            )
-        )
-        or 0
+    """Points of the account whose end date is before ``before`` and that are still there, first in first out.
+
+    The account's credits form a queue in the order they arrived; spending and reversals take from its head,
+    whatever the credits are; an expiry takes what was left of the credits past their date. Refunds join the
+    queue as new points without an end date, so they never expire (and a refund does not bring back to life the
+    earned points its order had used up).
+    """
+    due_somewhere = db.session.scalar(
+        sa.select(LedgerEntry.id)
+        .where(LedgerEntry.account_id == account.id, LedgerEntry.amount > 0, LedgerEntry.expires_on < before)
+        .limit(1)
     )
-    left = -int(
-        db.session.scalar(
-            sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
-                LedgerEntry.account_id == account.id, LedgerEntry.amount < 0
-            )
-        )
-        or 0
-    )
-    refunded = int(
-        db.session.scalar(
-            sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
-                LedgerEntry.account_id == account.id, LedgerEntry.amount > 0, LedgerEntry.expires_on.is_(None)
-            )
-        )
-        or 0
-    )
-    return max(0, earned - max(0, left - refunded))
+    if due_somewhere is None:
+        return 0
+    rows = db.session.execute(
+        sa.select(LedgerEntry.amount, LedgerEntry.expires_on, LedgerTransaction.kind)
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .where(LedgerEntry.account_id == account.id)
+        .order_by(LedgerEntry.created_at, LedgerEntry.id)
+    ).all()
+    credits: list[list] = []  # [points left, expires_on or None], oldest first
+    head = 0  # the credits before it are used up
+    for amount, expires_on, kind in rows:
+        if amount > 0:
+            credits.append([amount, expires_on])
+            continue
+        taking = -amount
+        for credit in itertools.islice(credits, head, None):
+            if taking == 0:
+                break
+            if kind is TransactionKind.EXPIRY and credit[1] is None:
+                continue  # an expiry only ever took points that had an end date
+            taken = min(credit[0], taking)
+            credit[0] -= taken
+            taking -= taken
+        while head < len(credits) and credits[head][0] == 0:
+            head += 1
+    return sum(left for left, expires_on in credits if expires_on is not None and expires_on < before)
 
 
 def expiring_soon(user: User, *, within_days: int = 30, today: date | None = None) -> tuple[int, date] | None:

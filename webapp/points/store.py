@@ -122,6 +122,12 @@ def redeem(
         raise StoreError(_("This item is not available now."))
 
     account = ledger.lock_resident(user)  # one redemption per person at a time, across processes
+    # The same form sent twice at once: the second request waited for the first one's lock; now it sees its order.
+    existing = db.session.scalar(sa.select(StoreOrder).where(StoreOrder.request_key == request_key))
+    if existing is not None:
+        if existing.user_id != user.id:
+            raise StoreError(_("This order form was already used. Please reload the page."))
+        return existing, False
     if item.per_person_limit and ordered_quantity(user, item) + quantity > item.per_person_limit:
         raise StoreError(_("At most %(n)d per person for this item.", n=item.per_person_limit), field="quantity")
     points = item.points_price * quantity
@@ -145,8 +151,15 @@ def redeem(
         delivery_address=delivery_address,
         created_at=at,
     )
-    db.session.add(order)
-    db.session.flush()
+    try:
+        # Someone else's request with the same key (they hold another account's lock) may have just written it.
+        with db.session.begin_nested():
+            db.session.add(order)
+            db.session.flush()
+    except sa.exc.IntegrityError:
+        if db.session.scalar(sa.select(StoreOrder.id).where(StoreOrder.request_key == request_key)) is None:
+            raise
+        raise StoreError(_("This order form was already used. Please reload the page.")) from None
     db.session.add(
         StockMovement(
             item_id=item.id,

@@ -10,12 +10,17 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
 from werkzeug.datastructures import FileStorage
+from wtforms import FloatField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from webapp.reports.models import Channel, LocationSource
+from webapp.reports.models import POSTER_KIND_LABELS, Channel, LocationSource, PosterKind
 from webapp.reports.services import NewReport, PhotoError, ReportInvalid
 
-FIELDS = ("category", "lat", "lon", "address", "description", "photos", "client_id", "captured_at")
+FIELDS = ("category", "lat", "lon", "address", "description", "photos", "client_id", "captured_at", "poster")
 
 
 class MissingClientId(ReportInvalid):
@@ -100,4 +105,28 @@ def parse_submission(
         captured_at=_captured_at(form.get("captured_at")),
         photos=read_photos(files, max_photo_bytes),
         channel=channel,
+        poster_code=(form.get("poster") or "").strip()[:16],
     )
+
+
+# --- QR posters (admin) ---------------------------------------------------------------------------------------
+
+
+def _optional_int(value: object) -> int | None:
+    return int(value) if value not in (None, "", "None") else None  # type: ignore[call-overload]
+
+
+class PosterForm(FlaskForm):
+    kind = SelectField(
+        _l("Where it is put up"),
+        choices=[SelectChoice(k.value, POSTER_KIND_LABELS[k]) for k in PosterKind],
+        default=PosterKind.PLACE.value,
+    )
+    label = StringField(
+        _l("Label printed on the poster"), validators=[DataRequired(), Length(max=80)], render_kw={"maxlength": 80}
+    )
+    asset_id = StringField(_l("Asset number (optional)"), validators=[Optional(), Length(max=40)])
+    grid_code = StringField(_l("Grid code (optional)"), validators=[Optional(), Length(max=15)])
+    lat = FloatField(_l("Latitude (optional)"), validators=[Optional(), NumberRange(-90, 90)])
+    lon = FloatField(_l("Longitude (optional)"), validators=[Optional(), NumberRange(-180, 180)])
+    campaign_id = SelectField(_l("Campaign"), coerce=_optional_int, validators=[Optional()])

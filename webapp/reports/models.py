@@ -172,6 +172,9 @@ class Report(db.Model):
     emergency: Mapped[bool] = mapped_column(default=False)
     emergency_acknowledged_at: Mapped[datetime | None]
     emergency_acknowledged_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    # The QR poster the resident scanned to report, and the asset (e.g. street-light number) it stands for.
+    poster_id: Mapped[int | None] = mapped_column(sa.ForeignKey("posters.id"), index=True)
+    asset_id: Mapped[str | None] = mapped_column(sa.String(40))
     # Optimistic locking: two reviewers acting on the same case at once cannot both succeed.
     version: Mapped[int] = mapped_column(default=1)
     __mapper_args__ = {"version_id_col": version}
@@ -182,6 +185,7 @@ class Report(db.Model):
     department: Mapped[Department | None] = relationship()
     grid: Mapped[Grid | None] = relationship()
     duplicate_of: Mapped[Report | None] = relationship(remote_side=[id])
+    poster: Mapped[Poster | None] = relationship()
     photos: Mapped[list[ReportPhoto]] = relationship(
         back_populates="report", order_by="ReportPhoto.position", cascade="all, delete-orphan"
     )
@@ -280,3 +284,60 @@ def _events_are_append_only(session: sa.orm.Session, flush_context: object, inst
     for obj in (*session.dirty, *session.deleted):
         if isinstance(obj, ReportEvent) and (obj in session.deleted or session.is_modified(obj)):
             raise RuntimeError("report events are append-only")
+
+
+class PosterKind(enum.StrEnum):
+    """What a QR poster (publicity channel) is stuck on."""
+
+    STREETLIGHT = "streetlight"  # a street-light pole: the label is the light's number, e.g. LD-0123
+    GRID = "grid"  # a grid's notice board
+    CAMPAIGN = "campaign"  # a special campaign (专项整治)
+    PLACE = "place"  # any other place: a bus stop, a park gate
+
+    @property
+    def label(self) -> str:
+        return str(POSTER_KIND_LABELS[self])
+
+
+POSTER_KIND_LABELS = {
+    PosterKind.STREETLIGHT: _l("Street light"),
+    PosterKind.GRID: _l("Grid notice board"),
+    PosterKind.CAMPAIGN: _l("Campaign"),
+    PosterKind.PLACE: _l("Place"),
+}
+
+
+class Poster(db.Model):
+    """A printed QR code in the street. Scanning it opens the report form with the place already filled in."""
+
+    __tablename__ = "posters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[PosterKind] = mapped_column(_enum(PosterKind))
+    label: Mapped[str] = mapped_column(sa.String(80))  # printed on the poster, e.g. "LD-0123" or "千峰南路公交站"
+    asset_id: Mapped[str] = mapped_column(sa.String(40), default="")
+    grid_code: Mapped[str | None] = mapped_column(sa.ForeignKey("grids.code"))
+    lat: Mapped[float | None] = mapped_column(sa.Double)
+    lon: Mapped[float | None] = mapped_column(sa.Double)
+    campaign_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaigns.id", ondelete="SET NULL"))
+    # The short random id in the poster's URL (/p/<code>); not guessable from the id.
+    code: Mapped[str] = mapped_column(sa.String(16), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    grid: Mapped[Grid | None] = relationship()
+    created_by: Mapped[User | None] = relationship()
+
+    @property
+    def has_coordinates(self) -> bool:
+        return self.lat is not None and self.lon is not None
+
+
+class PosterScan(db.Model):
+    """One scan of a poster's QR code (when only: nothing about who scanned it)."""
+
+    __tablename__ = "poster_scans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    poster_id: Mapped[int] = mapped_column(sa.ForeignKey("posters.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -20,7 +20,7 @@ from webapp.db import db, utcnow
 from webapp.errors import DomainError
 from webapp.geo.distance import bounding_box, haversine_m, valid_coordinates
 from webapp.geo.services import locate
-from webapp.reports import media, taxonomy
+from webapp.reports import media, posters, taxonomy
 from webapp.reports.models import (
     Category,
     Channel,
@@ -35,6 +35,8 @@ from webapp.reports.status import FINAL_STATUSES, OPEN_STATUSES, ReportStatus
 from webapp.storage import Storage, content_key, put_in_transaction
 
 DESCRIPTION_MAX = 2000
+# Open311 clients may send 4,000 characters (GeoReport v2); the API adds the answers to the service's questions.
+OPEN311_DESCRIPTION_MAX = 6000
 ADDRESS_MAX = 200
 # List thumbnails are shown 80 CSS px wide; 160 px covers a 2x screen and keeps a list of ten under ~40 KB.
 THUMB_EDGE = 160
@@ -88,6 +90,7 @@ class NewReport:
     captured_at: datetime | None = None
     photos: list[bytes] = field(default_factory=list)
     channel: Channel = Channel.WEB
+    poster_code: str = ""  # the QR poster scanned to open the form, if any
 
 
 # --- Submitting -----------------------------------------------------------------------------------------------
@@ -111,15 +114,17 @@ def _check_fields(data: NewReport, limits: PhotoLimits) -> Category:
     category = taxonomy.get_category(data.category_code)
     if category is None:
         errors["category"] = _("Please choose a category from the list.")
-    if len(data.description) > DESCRIPTION_MAX:
-        errors["description"] = _("The description is too long: at most %(n)d characters.", n=DESCRIPTION_MAX)
+    description_max = OPEN311_DESCRIPTION_MAX if data.channel is Channel.OPEN311 else DESCRIPTION_MAX
+    if len(data.description) > description_max:
+        errors["description"] = _("The description is too long: at most %(n)d characters.", n=description_max)
     if len(data.address) > ADDRESS_MAX:
         errors["address"] = _("The address is too long: at most %(n)d characters.", n=ADDRESS_MAX)
     if (data.lat is None) != (data.lon is None) or (
         data.lat is not None and data.lon is not None and not valid_coordinates(data.lat, data.lon)
     ):
         errors["lat"] = _("The position is not valid. Please set it again on the map or type an address.")
-    if not data.photos:
+    # Open311 (GeoReport v2) has no photo upload: its reports may come without photos.
+    if not data.photos and data.channel is not Channel.OPEN311:
         errors["photos"] = _("Please add at least one photo of the problem.")
     elif len(data.photos) > limits.per_report:
         errors["photos"] = _("Please add at most %(n)d photos.", n=limits.per_report)
@@ -191,7 +196,7 @@ def submit_report(
     processed = process_photos(data.photos, limits)
 
     lat, lon, source = data.lat, data.lon, data.location_source
-    if lat is None and processed[0].gps is not None:
+    if lat is None and processed and processed[0].gps is not None:
         lat, lon = processed[0].gps
         source = LocationSource.EXIF
     if lat is None and not data.address.strip():
@@ -223,6 +228,10 @@ def submit_report(
         updated_at=now,
         grid_code=locate(lat, lon) if lat is not None and lon is not None else None,
     )
+    poster = posters.find_by_code(data.poster_code)
+    if poster is not None:  # an unknown or deleted poster never costs the resident the report
+        report.poster_id = poster.id
+        report.asset_id = poster.asset_id or None
     files = attach_photos(report, processed, kind="before", at=now)
     add_event(report, reporter, None, ReportStatus.PENDING_REVIEW, at=now)
     db.session.add(report)

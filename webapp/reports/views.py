@@ -21,7 +21,7 @@ from webapp.db import db
 from webapp.errors import DomainError
 from webapp.extensions import limiter
 from webapp.rendering import is_fragment_request, page_or_fragment
-from webapp.reports import services, taxonomy
+from webapp.reports import posters, services, taxonomy
 from webapp.reports.intake import submission_rate_key, submit_from_request
 from webapp.reports.models import Channel
 from webapp.reports.status import ReportStatus
@@ -37,6 +37,8 @@ def home() -> str:
 
 
 def _render_form(values: dict[str, str], errors: dict[str, str], status: int = 200) -> Response:
+    poster = posters.find_by_code(values.get("poster"))
+    values["poster"] = poster.code if poster is not None else ""
     response = make_response(
         render_template(
             "reports/new.html",
@@ -44,6 +46,7 @@ def _render_form(values: dict[str, str], errors: dict[str, str], status: int = 2
             values=values,
             errors=errors,
             selected=taxonomy.get_category(values.get("category")),
+            poster=poster,
         ),
         status,
     )
@@ -53,8 +56,10 @@ def _render_form(values: dict[str, str], errors: dict[str, str], status: int = 2
 @bp.get("/reports/new")
 def new() -> Response:
     """The report form. It is public so a phone can keep it offline; sending needs a logged-in resident."""
-    values = {key: request.args.get(key, "") for key in ("category", "lat", "lon", "address")}
+    values = {key: request.args.get(key, "") for key in ("category", "lat", "lon", "address", "poster")}
     values["client_id"] = str(uuid.uuid4())
+    if values["poster"] and values["lat"] and values["lon"]:
+        values["location_source"] = "map"  # the poster's place, pinned when it was made
     return _render_form(values, {})
 
 
@@ -64,7 +69,7 @@ def new() -> Response:
 def create() -> Response:
     values = {
         key: request.form.get(key, "")
-        for key in ("category", "lat", "lon", "address", "description", "client_id", "location_source")
+        for key in ("category", "lat", "lon", "address", "description", "client_id", "location_source", "poster")
     }
     try:
         report, created = submit_from_request(Channel.WEB, client_id_required=False)

@@ -1,0 +1,115 @@
+"""QR posters: the admin pages (list, create, print) and the public ``/p/<code>`` a poster's QR code opens."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, Response, abort, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
+
+from webapp.accounts.access import roles_required
+from webapp.accounts.models import Role
+from webapp.db import db
+from webapp.reports import posters
+from webapp.reports.forms import PosterForm
+from webapp.reports.models import Poster, PosterKind
+
+bp = Blueprint("posters", __name__)
+
+PRINT_SIZES = ("a4", "sticker")
+
+
+def poster_url(poster: Poster) -> str:
+    """The absolute URL the QR code holds (set SERVER_NAME/PREFERRED_URL_SCHEME when printing behind a proxy)."""
+    return url_for("posters.scan", code=poster.code, _external=True)
+
+
+@bp.get("/p/<code>")
+def scan(code: str) -> Response:
+    """A scanned poster: count the scan, then open the report form with the poster's place filled in."""
+    poster = posters.find_by_code(code)
+    if poster is None:
+        abort(404)
+    posters.record_scan(poster)
+    db.session.commit()
+    response = redirect(url_for("reports.new", **posters.report_form_args(poster)), 302)
+    response.headers["Cache-Control"] = "no-store"  # every scan must reach us to be counted
+    return response
+
+
+def _form() -> PosterForm:
+    form = PosterForm()
+    form.campaign_id.choices = [
+        SelectChoice(None, _("None")),
+        *(SelectChoice(campaign_id, name) for campaign_id, name in posters.campaign_choices()),
+    ]
+    return form
+
+
+@bp.get("/admin/posters")
+@roles_required(Role.ADMIN)
+def index() -> str:
+    return render_template("posters/index.html", rows=posters.posters_with_counts())
+
+
+@bp.route("/admin/posters/new", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def create() -> Response | str:
+    form = _form()
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            data = posters.NewPoster(
+                kind=PosterKind(form.kind.data),
+                label=form.label.data or "",
+                asset_id=form.asset_id.data or "",
+                grid_code=form.grid_code.data or None,
+                lat=form.lat.data,
+                lon=form.lon.data,
+                campaign_id=form.campaign_id.data,
+            )
+            try:
+                poster = posters.create_poster(current_user, data)
+            except posters.PosterInvalid as error:
+                db.session.rollback()
+                for name, message in error.errors.items():
+                    getattr(form, name).errors = [*getattr(form, name).errors, message]
+            else:
+                db.session.commit()
+                flash(_("Poster created. Print it and put it up."), "success")
+                return redirect(url_for("posters.printable", poster_id=poster.id), 303)
+        status = 422
+    return make_response(render_template("posters/new.html", form=form), status)
+
+
+@bp.get("/admin/posters/<id:poster_id>/print")
+@roles_required(Role.ADMIN)
+def printable(poster_id: int) -> Response:
+    """The poster ready to print: A4 (default) or a small sticker (``?size=sticker``)."""
+    poster = posters.get_poster(poster_id)
+    if poster is None:
+        abort(404)
+    size = request.args.get("size", "a4")
+    if size not in PRINT_SIZES:
+        size = "a4"
+    url = poster_url(poster)
+    nonce = secrets.token_urlsafe(16)
+    response = make_response(
+        render_template(
+            "posters/print.html",
+            poster=poster,
+            size=size,
+            url=url,
+            short_url=url.split("://", 1)[-1],
+            qr=posters.qr_svg(url, title=_("QR code: %(url)s", url=url)),
+            nonce=nonce,
+        )
+    )
+    # The print styles are inline (the page must print on its own); allow exactly them.
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'self'; img-src 'self' data:; style-src 'self' 'nonce-{nonce}'; script-src 'none'; "
+        "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
+    )
+    return response
