@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python bench/offline_capture.py
 	$(BIN)/python bench/grid_lookup.py
 	$(BIN)/python bench/review_queue.py
+	$(BIN)/python bench/points.py
 
 lint: install
 	$(BIN)/ruff check webapp tests bench

@@ -221,6 +221,20 @@ def test_publishing_rules_from_a_future_start(app, world):
     assert "status-pending_review" in page.get_data(as_text=True)  # scheduled, not yet in force
 
 
+def test_a_rule_changed_mid_month_says_what_the_monthly_cap_counts(app, world):
+    client = as_user(app, world, "admin")
+    today = awards.local_date(utcnow())
+    next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    mid = post(client, "/admin/points/rules", rules_data(effective_from=f"{next_month.isoformat()}T09:30"))
+    assert mid.status_code == 303
+    page = text(client.get(mid.headers["Location"]))
+    assert "It starts in the middle of a month" in page and "cap of 300 points counts what was earned before" in page
+    start = post(client, "/admin/points/rules", rules_data(effective_from=f"{next_month.isoformat()}T00:00"))
+    assert start.status_code == 303
+    page = text(client.get(start.headers["Location"]))
+    assert "Version 2 of the rules is published" in page and "middle of a month" not in page
+
+
 def test_rules_without_a_start_apply_now(app, world):
     client = as_user(app, world, "admin")
     assert post(client, "/admin/points/rules", rules_data(effective_from="")).status_code == 303

@@ -389,6 +389,12 @@ def publish_rules() -> Response:
         version=row.version,
         when=row.effective_from.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M"),
     )
+    if rules.starts_mid_month(row.effective_from):
+        message += " " + _(
+            "It starts in the middle of a month: that month's cap of %(cap)d points counts what was earned before "
+            "the change too.",
+            cap=row.settings["monthly_points_cap"],
+        )
     return _done(message, url_for("points_admin.rules_page"))
 
 

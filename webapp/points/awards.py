@@ -97,6 +97,8 @@ def _pay(
     if ledger.find(key) is not None or amount <= 0 or not user.active:
         return None
     account = ledger.account_for(user)
+    # Two awards to one person at once (two reviewers) queue up here, so both see each other under the caps.
+    ledger.lock(account)
     day = local_date(at)
     if counts_toward_daily:
         start, end = _day_bounds(day)
@@ -192,6 +194,8 @@ def award_report(report: Report, *, at: datetime | None = None) -> list[LedgerTr
     paid.append(main)
     campaign = active_campaign(report, at)
     if campaign is not None and campaign.multiplier > 1 and campaign.budget_points > 0:
+        # Awards from the same campaign queue up on its row (PostgreSQL), so together they stay within its budget.
+        db.session.execute(sa.select(Campaign.id).where(Campaign.id == campaign.id).with_for_update())
         bonus = min(base * (campaign.multiplier - 1), campaign.budget_points - campaign_spent(campaign))
         extra = _pay(
             report.reporter,

@@ -189,10 +189,14 @@ def parse_period(
 # --- What counts as earned ---------------------------------------------------------------------------------------
 
 
-def _earning_transactions(period: Period) -> sa.Subquery:
-    """The ids (and report ids) of the period's awards and of every reversal of those awards.
+def _earned_entries(period: Period) -> sa.CTE:
+    """What each resident earned in the period, entry by entry: (user_id, report_id, amount).
 
-    A reversal is found by its key, ``reversal:<award key>``, through the unique index on the key.
+    Two branches: the entries of the period's awards, and the entries of every reversal of those awards (found by
+    its key, ``reversal:<award key>``, through the unique index on the key). Entries carry their transaction's
+    time, so the awards' branch also bounds the entries' own ``created_at``: whichever table the planner starts
+    from, it reads the period through an index (without it SQLite read every resident entry through the account
+    index). The reversals' branch starts from the period's awards and finds the few reversals by key.
     """
     award = aliased(LedgerTransaction)
     reversal = aliased(LedgerTransaction)
@@ -201,26 +205,25 @@ def _earning_transactions(period: Period) -> sa.Subquery:
         award.created_at >= period.start,
         award.created_at < period.end,
     )
-    awards = sa.select(award.id.label("transaction_id"), award.report_id.label("report_id")).where(*in_period)
+    resident = sa.and_(Account.id == LedgerEntry.account_id, Account.kind == AccountKind.RESIDENT)
+    awards = (
+        sa.select(
+            Account.user_id.label("user_id"), award.report_id.label("report_id"), LedgerEntry.amount.label("amount")
+        )
+        .select_from(award)
+        .join(LedgerEntry, LedgerEntry.transaction_id == award.id)
+        .join(Account, resident)
+        .where(*in_period, LedgerEntry.created_at >= period.start, LedgerEntry.created_at < period.end)
+    )
     reversals = (
-        sa.select(reversal.id.label("transaction_id"), reversal.report_id.label("report_id"))
+        sa.select(Account.user_id, award.report_id, LedgerEntry.amount)
         .select_from(award)
         .join(reversal, reversal.business_key == sa.literal(REVERSAL_PREFIX, sa.String) + award.business_key)
+        .join(LedgerEntry, LedgerEntry.transaction_id == reversal.id)
+        .join(Account, resident)
         .where(*in_period, reversal.kind == TransactionKind.REVERSAL)
     )
-    return sa.union_all(awards, reversals).subquery("earning")
-
-
-def _earned_entries(period: Period) -> sa.CTE:
-    """What each resident earned in the period, entry by entry: (user_id, report_id, amount)."""
-    earning = _earning_transactions(period)
-    return (
-        sa.select(Account.user_id.label("user_id"), earning.c.report_id, LedgerEntry.amount.label("amount"))
-        .select_from(earning)
-        .join(LedgerEntry, LedgerEntry.transaction_id == earning.c.transaction_id)
-        .join(Account, sa.and_(Account.id == LedgerEntry.account_id, Account.kind == AccountKind.RESIDENT))
-        .cte("earned")
-    )
+    return sa.union_all(awards, reversals).cte("earned")
 
 
 def _per_person(earned: sa.CTE) -> sa.CTE:

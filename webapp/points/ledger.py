@@ -91,7 +91,7 @@ def post(
 
     ``expires_on`` marks the credits to resident accounts (points earned expire; points refunded do not).
     """
-    if any(not isinstance(amount, int) or amount == 0 for _account, amount in legs) or not legs:
+    if not legs or any(isinstance(amount, bool) or not isinstance(amount, int) or amount == 0 for _a, amount in legs):
         raise UnbalancedTransaction(f"{business_key}: every leg needs a non-zero whole amount")
     if sum(amount for _account, amount in legs) != 0:
         raise UnbalancedTransaction(f"{business_key}: legs add up to {sum(a for _x, a in legs)}, not 0")

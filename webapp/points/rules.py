@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -82,6 +83,12 @@ def effective(at: datetime | None = None) -> Rules:
     if row is None:
         return Rules(0, dict(DEFAULT_SETTINGS))
     return Rules(row.version, {**DEFAULT_SETTINGS, **row.settings})
+
+
+def starts_mid_month(moment: datetime) -> bool:
+    """Whether rules starting at ``moment`` split a local (Beijing) month between two versions."""
+    local = moment.astimezone(ZoneInfo("Asia/Shanghai"))
+    return not (local.day == 1 and local.time() == time())
 
 
 def versions() -> list[PointsRules]:
