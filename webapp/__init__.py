@@ -59,11 +59,17 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
 
     from webapp import models  # noqa: F401  (every model registered before the first query)
     from webapp.accounts.views import bp as accounts_bp
+    from webapp.analytics.views import bp as analytics_bp
+    from webapp.api.key_views import bp as api_keys_bp
     from webapp.api.open311 import bp as open311_bp
     from webapp.api.views import bp as api_bp
+    from webapp.campaigns.views import bp as campaigns_bp
+    from webapp.feedback.platform_views import bp as platform_feedback_bp
     from webapp.feedback.views import bp as feedback_bp
     from webapp.handling.views import bp as handling_bp
+    from webapp.monitoring.views import bp as monitoring_bp
     from webapp.notifications.views import bp as notifications_bp
+    from webapp.opendata.views import bp as opendata_bp
     from webapp.points.admin_views import bp as points_admin_bp
     from webapp.points.views import bp as points_bp
     from webapp.pwa.views import bp as pwa_bp
@@ -77,17 +83,26 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
         reports_bp,
         api_bp,
         open311_bp,
+        api_keys_bp,
         posters_bp,
         pwa_bp,
         review_bp,
         handling_bp,
         notifications_bp,
         feedback_bp,
+        platform_feedback_bp,
+        monitoring_bp,
         points_bp,
         points_admin_bp,
+        analytics_bp,
+        campaigns_bp,
+        opendata_bp,
     ):
         app.register_blueprint(blueprint)
     emergency.connect()
+    from webapp.analytics import rollup
+
+    rollup.install()  # the daily roll-up follows every committed change to reports
 
     from webapp.errors import register_error_handlers
 

@@ -24,6 +24,10 @@ def _department(code: str) -> Department:
 
 
 def register_commands(app: Flask) -> None:
+    from webapp.analytics.cli import analytics_rollup_command, periodic_report_command
+
+    app.cli.add_command(analytics_rollup_command)
+    app.cli.add_command(periodic_report_command)
     app.cli.add_command(expire_points_command)
     app.cli.add_command(create_department_command)
     app.cli.add_command(add_route_command)

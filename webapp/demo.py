@@ -199,9 +199,69 @@ def seed_demo(storage: Storage) -> list[User]:
                 storage=storage,
             )
         _move_some_along(reviewer, departments, users, storage)
+        _history_for_the_dashboard(users)
     _stock_the_store(users[4])
+    _demo_campaign(users[4])
+    _platform_feedback(users)
     db.session.flush()
     return users
+
+
+def _platform_feedback(users: list[User]) -> None:
+    """A few items of feedback on the app (意见反馈) in different states, once."""
+    from webapp.feedback import platform
+    from webapp.feedback.models import PlatformFeedback
+
+    if db.session.scalar(sa.select(sa.func.count()).select_from(PlatformFeedback)):
+        return
+    citizen, volunteer, admin = users[0], users[1], users[4]
+    items = [
+        (citizen, "suggestion", "希望能在地图上按类别筛选附近的问题。", "app", ["start", "adopt"], "好建议，将加上。"),
+        (volunteer, "rules", "志愿者自行处置的积分能否按难度区分？", "app", ["start", "reply"], "规则修订时考虑。"),
+        (None, "app_problem", "上传照片时网络差会卡住，能否提示进度？", "sms", ["start"], ""),
+        (None, "other", "感谢社区的及时处理！", "none", [], ""),
+    ]
+    for index, (user, kind, text, reply_via, steps, reply) in enumerate(items):
+        feedback, _created = platform.submit(
+            user,
+            platform.NewFeedback(
+                kind=kind,
+                text=text,
+                reply_via=reply_via,
+                client_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"citizen-grid-demo-feedback-{index}")),
+                phone="13900000000" if reply_via == "sms" else "",
+            ),
+            storage=None,  # type: ignore[arg-type]  # no screenshots in the demo
+        )
+        for step in steps:
+            platform.perform(feedback, step, admin, reply if step in ("adopt", "reply") else "")
+
+
+def _demo_campaign(admin: User) -> None:
+    """A published campaign (专项整治) on overflowing bins and exposed rubbish in 长风西社区, running from today."""
+    from datetime import timedelta
+
+    from webapp.campaigns import services as campaign_pages
+    from webapp.points import campaigns
+    from webapp.points.awards import local_date
+    from webapp.points.models import Campaign
+
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Campaign)):
+        return
+    today = local_date(utcnow())
+    campaign = campaigns.create_campaign(
+        admin,
+        name="长风西社区垃圾满溢专项整治",
+        description="垃圾箱满溢和暴露垃圾是本社区反映最多的问题。整治期间，这两类问题的有效上报积分翻倍。",
+        categories="06042 06010",
+        places="140109001001",  # 长风西社区: the prefix of its grids
+        starts_on=today,
+        ends_on=today + timedelta(days=29),
+        multiplier=2,
+        budget_points=2000,
+        today=today,
+    )
+    campaign_pages.set_published(admin, campaign, True)
 
 
 def _stock_the_store(admin: User) -> None:
@@ -249,3 +309,110 @@ def _move_some_along(reviewer: User, departments: dict[str, Department], users: 
         light_case, light_staff, note="已更换灯泡，恢复照明。", photos=[_drawing("lamp_fixed", 9)], storage=storage
     )
     review.close(light_case, reviewer, "核查：路灯已亮。")
+
+
+# Past reports for the supervisor dashboard: (category, description) drawn with these weights.
+HISTORY_CATEGORIES = [
+    ("06042", "垃圾箱满溢", 8),
+    ("06010", "路边有暴露垃圾", 6),
+    ("01037", "路灯不亮", 4),
+    ("09010", "共享单车乱停放", 4),
+    ("06013", "人行道破损", 2),
+    ("09012", "车辆占用消防通道", 2),
+    ("01002", "井盖破损", 1),
+]
+
+
+DEMO_HISTORY_REPORTS = 72
+
+
+def _history_for_the_dashboard(users: list[User], count: int = DEMO_HISTORY_REPORTS) -> None:
+    """A few dozen reports over the past ten weeks, so the dashboard has hotspots, peaks and departments to show.
+
+    They are written as finished histories (rows and events, no photos, no notifications or points): the demo's
+    past, not actions taken now. A few places get the same problem again after closing (复发).
+    """
+    from datetime import timedelta
+
+    from webapp.reports.models import Severity
+    from webapp.reports.services import add_event
+    from webapp.reports.status import ReportStatus as S
+    from webapp.review.services import suggested_department
+
+    rng = random.Random(20261129)
+    citizen, volunteer, reviewer = users[0], users[1], users[2]
+    hot = list(db.session.scalars(sa.select(Grid).where(Grid.active).order_by(Grid.code).limit(40)))
+    hot = hot[::5][:8]  # a handful of places that keep coming back
+    now = utcnow()
+    weights = [w for _, _, w in HISTORY_CATEGORIES]
+    for index in range(count):
+        code, description, _ = rng.choices(HISTORY_CATEGORIES, weights)[0]
+        grid = rng.choice(hot)
+        # Mornings and late afternoons, fewer at weekends.
+        day = rng.randrange(3, 70)
+        hour = rng.choice([8, 9, 9, 10, 11, 14, 16, 17, 17, 18, 19, 21])
+        created = (now - timedelta(days=day)).replace(hour=(hour - 8) % 24, minute=rng.randrange(60))
+        if created.weekday() >= 5 and rng.random() < 0.5:
+            created -= timedelta(days=2)
+        reporter = volunteer if rng.random() < 0.15 else citizen
+        report = Report(
+            client_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"citizen-grid-demo-history-{index}")),
+            payload_hash="0" * 64,
+            reporter=reporter,
+            category_code=code,
+            description=description,
+            lat=(grid.min_lat + grid.max_lat) / 2,
+            lon=(grid.min_lon + grid.max_lon) / 2,
+            address=grid.label,
+            location_source=LocationSource.GPS,
+            channel=Channel.APP,
+            captured_at=created - timedelta(hours=rng.randrange(1, 20)) if rng.random() < 0.2 else None,
+            created_at=created,
+            updated_at=created,
+            grid_code=grid.code,
+        )
+        add_event(report, reporter, None, S.PENDING_REVIEW, at=created)
+        db.session.add(report)
+        db.session.flush()
+        if rng.random() < 0.08:
+            report.status, report.reject_reason = S.REJECTED, "duplicate"
+            add_event(
+                report,
+                reviewer,
+                S.PENDING_REVIEW,
+                S.REJECTED,
+                "重复上报",
+                action="reject",
+                at=created + timedelta(hours=1),
+            )
+            continue
+        accepted = created + timedelta(minutes=rng.randrange(20, 300))
+        department = suggested_department(report)
+        report.status, report.accepted_at, report.severity = S.DISPATCHED, accepted, Severity.GENERAL
+        report.department, report.dispatched_at = department, accepted + timedelta(minutes=10)
+        report.due_at = report.dispatched_at + timedelta(days=rng.choice((1, 2, 3)))
+        add_event(report, reviewer, S.PENDING_REVIEW, S.ACCEPTED, action="accept", at=accepted)
+        add_event(report, reviewer, S.ACCEPTED, S.DISPATCHED, action="dispatch", at=report.dispatched_at)
+        if rng.random() < 0.06:
+            add_event(
+                report,
+                None,
+                S.DISPATCHED,
+                S.RETURNED,
+                "不属于本部门",
+                action="return",
+                at=accepted + timedelta(hours=2),
+            )
+            add_event(report, reviewer, S.RETURNED, S.DISPATCHED, action="dispatch", at=accepted + timedelta(hours=3))
+        result = report.dispatched_at + timedelta(hours=rng.choice((3, 6, 20, 30, 50, 80)))
+        if result > now or day < 4:
+            continue  # still being handled
+        add_event(report, None, S.IN_PROGRESS, S.AWAITING_CHECK, "已处理", action="report_result", at=result)
+        closed = result + timedelta(hours=rng.randrange(1, 10))
+        report.status, report.closed_at, report.updated_at = S.CLOSED, closed, closed
+        add_event(report, reviewer, S.AWAITING_CHECK, S.CLOSED, "核查通过", action="close", at=closed)
+        if reporter is citizen and rng.random() < 0.4:
+            from webapp.feedback.models import Rating
+
+            db.session.add(Rating(report=report, user=citizen, stars=rng.choice((3, 4, 5, 5, 5)), created_at=closed))
+    db.session.flush()

@@ -151,9 +151,36 @@ def register_error_handlers(app: Flask) -> None:
             response.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
         return response
 
+    @app.before_request
+    def refuse_nul_characters() -> Response | None:
+        # PostgreSQL cannot store or even compare text containing NUL, so such input would end as a database error.
+        if request.blueprint == "open311":
+            return None  # Open311 answers in its own error format and checks this itself
+        fields = [request.path, *request.args.keys(), *(v for _, vs in request.args.lists() for v in vs)]
+        if request.method in ("POST", "PUT", "PATCH") and request.mimetype in (
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ):
+            fields += [*request.form.keys(), *(v for _, vs in request.form.lists() for v in vs)]
+        if any("\x00" in field for field in fields):
+            return error_response(400, "bad_request", HTTP_MESSAGES[400])
+        return None
+
+    @app.after_request
+    def count_server_errors(response: Response) -> Response:
+        # Every 5xx answer, whatever produced it (a handler below, abort(503), a view), counts on /admin/monitoring.
+        if response.status_code >= 500:
+            from webapp.monitoring import recorder
+
+            recorder.record("http_5xx", status=response.status_code, path=request.path)
+        return response
+
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> Response:
         db.session.rollback()
+        from webapp.monitoring import recorder
+
+        recorder.record("exception", status=500, path=request.path, detail=type(error).__name__)
         if app.testing:  # let tests see the traceback of any 500
             raise error
         log.exception("Unhandled error on %s %s", request.method, request.path)

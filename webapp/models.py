@@ -1,9 +1,12 @@
 """Every model, imported in one place so the metadata is complete for migrations and queries."""
 
 from webapp.accounts.models import Department, PhoneVerification, User
+from webapp.analytics.models import analytics_daily
 from webapp.api.models import ApiKey, Open311Request
-from webapp.feedback.models import Rating
+from webapp.campaigns.models import CampaignPage
+from webapp.feedback.models import PlatformFeedback, PlatformFeedbackEvent, Rating
 from webapp.geo.models import Grid
+from webapp.monitoring.models import ErrorEvent
 from webapp.notifications.models import Notification
 from webapp.points.models import (
     Account,
@@ -34,9 +37,11 @@ from webapp.review.models import CalendarDay, ExtensionRequest, RoutingRule, Tim
 
 __all__ = [
     "Account",
+    "analytics_daily",
     "ApiKey",
     "BudgetLine",
     "Campaign",
+    "CampaignPage",
     "FundAudit",
     "FundCharge",
     "Household",
@@ -51,11 +56,14 @@ __all__ = [
     "Category",
     "CategoryGroup",
     "Department",
+    "ErrorEvent",
     "ExtensionRequest",
     "Grid",
     "Notification",
     "Open311Request",
     "PhoneVerification",
+    "PlatformFeedback",
+    "PlatformFeedbackEvent",
     "Poster",
     "PosterScan",
     "Rating",

@@ -215,6 +215,7 @@
             category: category.code, lat: lat, lon: lon, address: address,
             description: form.elements.description.value,
             location_source: form.elements.location_source.value || (lat ? "gps" : "address"),
+            poster: form.elements.poster ? form.elements.poster.value : "",
             captured_at: new Date(editedItem ? editedItem.created_at : Date.now()).toISOString()
           },
           photos: blobs
@@ -251,6 +252,7 @@
       form.elements.location_source.value = f.location_source || "";
       form.elements.address.value = f.address || "";
       form.elements.description.value = f.description || "";
+      if (form.elements.poster) form.elements.poster.value = f.poster || "";
       form.querySelectorAll("input[type=file]").forEach(function (input) { input.required = false; });
       var note = document.getElementById("editing-note");
       if (note) { note.hidden = false; if (item.error && item.error.message) note.querySelector(".reason").textContent = item.error.message; }

@@ -192,9 +192,20 @@ def test_staff_selects_active_people_by_role_department_and_head(ctx):
 
 
 POINTS_KINDS = {"points_expiring": {"points": 120, "date": "2027-12-31"}, "points_awarded": {"points": 5, "what": "x"}}
+# Feedback on the platform (意见反馈) is not about a report: its messages name the feedback's reference.
+FEEDBACK_KINDS = ("feedback_reply", "feedback_adopted")
 
 
-@pytest.mark.parametrize("kind", sorted(set(services.MESSAGES) - set(POINTS_KINDS)))
+@pytest.mark.parametrize("kind", FEEDBACK_KINDS)
+def test_feedback_messages_render_without_a_report(ctx, kind):
+    [notification] = services.notify([make_user()], kind, ref="YJ000042", feedback=42)
+    for locale in ("en", "zh_Hans_CN"):
+        with force_locale(locale):
+            text = services.text(notification)
+        assert "YJ000042" in text and "%(" not in text
+
+
+@pytest.mark.parametrize("kind", sorted(set(services.MESSAGES) - set(POINTS_KINDS) - set(FEEDBACK_KINDS)))
 def test_every_message_kind_renders_with_a_report(ctx, kind):
     report = make_case(address="某地")
     [notification] = services.notify([make_user()], kind, report, status="closed", place=report.address)

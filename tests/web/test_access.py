@@ -57,6 +57,23 @@ ROUTES = [
     ("/volunteer/", only(Role.VOLUNTEER)),
     ("/volunteer/fix", only(Role.VOLUNTEER)),
     ("/volunteer/{report}", only(Role.VOLUNTEER) | {"volunteer": 404}),  # not open to volunteers
+    ("/admin/posters", only(Role.ADMIN)),
+    ("/admin/posters/new", only(Role.ADMIN)),
+    ("/admin/api-keys", only(Role.ADMIN)),
+    ("/feedback", EVERYONE),
+    ("/feedback/mine", LOGGED_IN),
+    ("/admin/feedback", only(Role.ADMIN)),
+    ("/admin/monitoring", only(Role.ADMIN)),
+    ("/dashboard/", REVIEWERS),
+    ("/dashboard/panels/hotspots", REVIEWERS),
+    ("/dashboard/reports/weekly", REVIEWERS),
+    ("/open-data", EVERYONE),
+    ("/open-data/schema", EVERYONE),
+    ("/open-data/map.geojson", EVERYONE),
+    ("/open-data/reports.json", EVERYONE),
+    ("/open-data/reports.csv", EVERYONE),
+    ("/campaigns", EVERYONE),
+    ("/campaigns/1", dict.fromkeys(ROLES, 404)),  # no campaign published
 ]
 
 # Every state-changing staff route, POSTed with a valid CSRF token but without a valid form: the role check
@@ -74,6 +91,10 @@ POSTS = [
     ("/department/{report}/extension", only(Role.DEPARTMENT)),
     ("/volunteer/{report}/claim", only(Role.VOLUNTEER)),
     ("/volunteer/{report}/result", only(Role.VOLUNTEER)),
+    ("/admin/posters/new", only(Role.ADMIN)),
+    ("/admin/api-keys", only(Role.ADMIN)),
+    ("/admin/feedback/1", only(Role.ADMIN, elsewhere=403) | {"admin": 404}),  # no such feedback
+    ("/admin/campaigns/1/publish", only(Role.ADMIN, elsewhere=403) | {"admin": 404}),  # no such campaign
 ]
 
 

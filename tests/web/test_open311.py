@@ -849,3 +849,18 @@ def test_georeport_client_reads_what_a_client_posted(app, live_server, api_key, 
     assert one["service_request_id"] == report_id and one["status"] == "open"
     assert one["service_code"] == "01001" and "井盖状态：破损" in one["description"]
     assert W3C.match(one["requested_datetime"])
+    # Its date filters (W3C with a timezone) and its error handling (raise_for_status on our 4xx).
+    now = datetime.now(UTC)
+    window = client.get_service_requests(
+        start_date=(now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        end_date=(now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    if output_format == "xml":
+        window = [window]
+    assert [r["service_request_id"] for r in window] == [report_id]
+    with pytest.raises(requests.HTTPError) as not_found:
+        client.get_service_request("987654321")
+    assert not_found.value.response.status_code == 404
+    with pytest.raises(requests.HTTPError) as bad_dates:
+        client.get_service_requests(start_date="yesterday")
+    assert bad_dates.value.response.status_code == 400

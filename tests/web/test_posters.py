@@ -212,8 +212,7 @@ def test_a_scan_is_counted_and_opens_the_report_form(app, client):
         "lon": ["112.518000"],
         "asset": ["LD-0123"],
     }
-    client.get(f"/p/{poster.code.upper()}")
-    assert scans_of(app, poster.id) == 2
+    assert scans_of(app, poster.id) == 1
     form = client.get(response.headers["Location"])
     body = form.get_data(as_text=True)
     assert f'name="poster" value="{poster.code}"' in body
@@ -221,10 +220,116 @@ def test_a_scan_is_counted_and_opens_the_report_form(app, client):
     assert "LD-0123" in text(form)
 
 
-def test_poster_without_a_place_sends_only_its_code(app, client):
-    poster = make_poster(app, kind=PosterKind.PLACE, label="社区宣传栏", asset_id="", lat=None, lon=None)
+PHONE_BROWSER = (
+    "Mozilla/5.0 (Linux; Android 13; V2217A) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36"
+)
+
+
+def test_a_scan_counts_once_per_visit(app, client):
+    """The same phone scanning again (or reloading) within 30 minutes is one scan; another phone is another."""
+    poster = make_poster(app)
+    first = client.get(f"/p/{poster.code}", headers={"User-Agent": PHONE_BROWSER})
+    cookie = first.headers["Set-Cookie"]
+    assert f"cg_scan_{poster.code}=1" in cookie and f"Path=/p/{poster.code}" in cookie
+    assert "Max-Age=1800" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    again = client.get(f"/p/{poster.code}", headers={"User-Agent": PHONE_BROWSER})
+    assert again.status_code == 302 and again.headers["Location"] == first.headers["Location"]
+    assert "Set-Cookie" not in again.headers
+    assert scans_of(app, poster.id) == 1
+    app.test_client().get(f"/p/{poster.code}", headers={"User-Agent": PHONE_BROWSER})
+    assert scans_of(app, poster.id) == 2
+    # The visit is per poster: scanning another poster counts there.
+    other = make_poster(app, label="LD-0124", asset_id="LD-0124")
+    client.get(f"/p/{other.code}", headers={"User-Agent": PHONE_BROWSER})
+    assert scans_of(app, other.id) == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"User-Agent": "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)"},
+        {"User-Agent": "WhatsApp/2.23.20.0"},
+        {"User-Agent": "TelegramBot (like TwitterBot)"},
+        {"User-Agent": "Mozilla/5.0 (compatible; Baiduspider/2.0; +http://www.baidu.com/search/spider.html)"},
+        {"User-Agent": "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)"},
+        {"User-Agent": "curl/8.5.0"},
+        {"User-Agent": "python-requests/2.32.3"},
+        {"User-Agent": ""},
+        {"User-Agent": PHONE_BROWSER, "Sec-Purpose": "prefetch;prerender"},
+        {"User-Agent": PHONE_BROWSER, "Purpose": "prefetch"},
+        {"User-Agent": PHONE_BROWSER, "X-Moz": "prefetch"},
+    ],
+)
+def test_bots_and_prefetches_are_not_counted(app, client, headers):
+    poster = make_poster(app)
+    response = client.get(f"/p/{poster.code}", headers=headers)
+    assert response.status_code == 302  # a bot still gets somewhere useful
+    assert "Set-Cookie" not in response.headers
+    assert scans_of(app, poster.id) == 0
+
+
+def test_a_head_request_is_not_a_scan(app, client):
+    poster = make_poster(app)
+    assert client.head(f"/p/{poster.code}", headers={"User-Agent": PHONE_BROWSER}).status_code == 302
+    assert scans_of(app, poster.id) == 0
+
+
+def test_phone_browsers_and_wechat_are_counted(app):
+    wechat = PHONE_BROWSER + " MicroMessenger/8.0.47.2560(0x28002F35) WeChat/arm64 NetType/WIFI Language/zh_CN"
+    iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+    for agent in (PHONE_BROWSER, wechat, iphone):
+        assert not posters.is_automated(agent)
+    assert posters.is_automated("Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0 Safari/537.36")
+
+
+def make_grid(app, code: str = "140109001001001") -> str:  # type: ignore[no-untyped-def]
+    from webapp.geo.models import Grid
+
+    with app.app_context():
+        db.session.add(
+            Grid(
+                code=code,
+                name="一网格",
+                district_code=code[:6],
+                district_name="万柏林区",
+                street_code=code[:9],
+                street_name="千峰街道",
+                community_code=code[:12],
+                community_name="千峰社区",
+                geometry="{}",
+                min_lat=0,
+                max_lat=0,
+                min_lon=0,
+                max_lon=0,
+            )
+        )
+        db.session.commit()
+    return code
+
+
+def test_poster_without_a_position_fills_in_its_place_and_grid(app, client):
+    """A grid's notice board has no position: the form gets its label as the address, the report its grid."""
+    grid = make_grid(app)
+    poster = make_poster(
+        app, kind=PosterKind.GRID, label="千峰社区公告栏", asset_id="", lat=None, lon=None, grid_code=grid
+    )
     location = client.get(f"/p/{poster.code}").headers["Location"]
-    assert parse_qs(urlsplit(location).query) == {"poster": [poster.code]}
+    assert parse_qs(urlsplit(location).query) == {"poster": [poster.code], "address": ["千峰社区公告栏"]}
+    form = client.get(location)
+    body = form.get_data(as_text=True)
+    assert 'name="address" maxlength="200" value="千峰社区公告栏"' in body
+    assert "千峰街道 千峰社区 一网格" in text(form)
+    as_role(app, client, Role.CITIZEN)
+    data = {
+        "category": "06042",
+        "address": "千峰社区公告栏",
+        "poster": poster.code,
+        "photos": [(io.BytesIO(jpeg_bytes()), "photo.jpg", "image/jpeg")],
+    }
+    assert post(client, "/reports/new", data, content_type="multipart/form-data").status_code == 303
+    with app.app_context():
+        report = db.session.scalar(sa.select(Report))
+        assert report.poster_id == poster.id and report.grid_code == grid and report.lat is None
 
 
 def test_unknown_poster_is_a_404_page(app, client):
@@ -353,3 +458,19 @@ def test_report_without_photo_shares_a_summary_card(app, client):
     head = client.get(f"/reports/{report_id}").get_data(as_text=True).split("</head>")[0]
     assert meta(head, "og:image") is None and meta(head, "twitter:card") == "summary"
     assert meta(head, "og:description") == "待审核"
+
+
+def test_control_characters_are_refused_never_a_500(app, client, admin):
+    """PostgreSQL refuses NUL in text: junk in a poster's fields or its URL is a clear 4xx on every database."""
+    for fields in (
+        {"kind": "place", "label": "LD\x00-1"},
+        {"kind": "place", "label": "LD-1", "asset_id": "A\x01"},
+        {"kind": "place", "label": "LD-1", "grid_code": "1\x00"},
+    ):
+        response = post(client, "/admin/posters/new", fields)
+        assert response.status_code in (400, 422), fields  # NUL anywhere is refused app-wide with 400
+    assert client.get("/p/ab%00cd").status_code in (400, 404)
+    assert client.get("/reports/new?poster=%00").status_code == 400
+    assert 'name="poster" value=""' in client.get("/reports/new?poster=%01").get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Poster)) == 0

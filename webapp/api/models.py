@@ -13,11 +13,12 @@ import hmac
 import json
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
 
 from webapp.accounts.models import Role, User
 from webapp.db import db, utcnow
@@ -84,8 +85,15 @@ class Open311Request(db.Model):
 
 
 class ApiKeyError(DomainError):
+    """``reason`` (empty, too_long, duplicate, unknown, revoked) lets a page say it in the user's language; the
+    message itself is English, for the command line."""
+
     status = 400
     code = "api_key"
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message, field="name")
+        self.reason = reason
 
 
 def hash_key(key: str) -> str:
@@ -104,11 +112,15 @@ def create_api_key(name: str, *, created_by: User | None = None) -> tuple[ApiKey
     """A new key for the client ``name`` and its service user; returns the row and the key, shown only now."""
     name = (name or "").strip()
     if not name:
-        raise ApiKeyError("the client name must not be empty")
+        raise ApiKeyError("the client name must not be empty", reason="empty")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise ApiKeyError("the client name must not contain control characters", reason="control")
     if len(name) > NAME_MAX:
-        raise ApiKeyError(f"the client name is too long: at most {NAME_MAX} characters")
+        raise ApiKeyError(f"the client name is too long: at most {NAME_MAX} characters", reason="too_long")
     if db.session.scalar(sa.select(ApiKey.id).where(sa.func.lower(ApiKey.name) == name.lower())) is not None:
-        raise ApiKeyError(f"an API key named {name!r} exists already (revoked keys keep their name)")
+        raise ApiKeyError(
+            f"an API key named {name!r} exists already (revoked keys keep their name)", reason="duplicate"
+        )
     while True:
         prefix = secrets.token_hex(4)
         if db.session.scalar(sa.select(ApiKey.id).where(ApiKey.prefix == prefix)) is None:
@@ -131,12 +143,45 @@ def create_api_key(name: str, *, created_by: User | None = None) -> tuple[ApiKey
 def revoke_api_key(name: str) -> ApiKey:
     api_key = db.session.scalar(sa.select(ApiKey).where(ApiKey.name == (name or "").strip()))
     if api_key is None:
-        raise ApiKeyError(f"no API key named {name!r}")
+        raise ApiKeyError(f"no API key named {name!r}", reason="unknown")
+    return revoke(api_key)
+
+
+def revoke(api_key: ApiKey) -> ApiKey:
+    """Revoke at once: the next POST with it is a 403. Its reports stay."""
     if api_key.revoked_at is not None:
-        raise ApiKeyError(f"the API key {api_key.name!r} was already revoked on {api_key.revoked_at:%Y-%m-%d}")
+        raise ApiKeyError(
+            f"the API key {api_key.name!r} was already revoked on {api_key.revoked_at:%Y-%m-%d}", reason="revoked"
+        )
     api_key.revoked_at = utcnow()
     db.session.flush()
     return api_key
+
+
+def get_api_key(key_id: int) -> ApiKey | None:
+    return db.session.get(ApiKey, key_id)
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    api_key: ApiKey
+    requests: int
+
+
+def keys_with_counts() -> list[KeyRow]:
+    """Every key, active ones first, newest first, with how many requests each client sent."""
+    counts = (
+        sa.select(Open311Request.api_key_id, sa.func.count().label("n"))
+        .group_by(Open311Request.api_key_id)
+        .subquery("counts")
+    )
+    rows = db.session.execute(
+        sa.select(ApiKey, sa.func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.api_key_id == ApiKey.id)
+        .options(selectinload(ApiKey.created_by))
+        .order_by(ApiKey.revoked_at.is_not(None), ApiKey.created_at.desc(), ApiKey.id.desc())
+    ).all()
+    return [KeyRow(api_key, int(n)) for api_key, n in rows]
 
 
 def key_prefix(key: str | None) -> str | None:

@@ -10,13 +10,16 @@ and a service definition are objects. Errors are ``errors/error/{code, descripti
   ``service_name`` and ``group`` are Chinese unless ``locale``/``lang`` or Accept-Language asks for English.
   Every service is ``realtime``: a POST answers with the new ``service_request_id`` at once; a token is still
   stored per request so ``tokens/<token>`` works for clients that poll.
-* POST ``requests`` needs ``api_key`` (from ``flask --app webapp create-api-key``), is rate-limited per key
-  (``RATELIMIT_OPEN311``) and is not CSRF-protected (it is authenticated by the key, never by a cookie). The
-  report is filed by the key's service user through ``submit_report`` with channel ``open311``, without photos,
-  and goes through review like any other report. Every POST is a new report: GeoReport v2 has no idempotency
-  key (``device_id`` names a device, not a request), so ``client_id`` is a fresh UUID.
+* POST ``requests`` needs ``api_key`` (issued at ``/admin/api-keys`` or by ``flask --app webapp create-api-key``),
+  is rate-limited per key (``RATELIMIT_OPEN311``) and is not CSRF-protected (it is authenticated by the key,
+  never by a cookie). The report is filed by the key's service user through ``submit_report`` with channel
+  ``open311``, without photos, and goes through review like any other report. Every POST is a new report:
+  GeoReport v2 has no idempotency key (``device_id`` names a device, not a request), so ``client_id`` is a fresh
+  UUID.
 * ``media_url`` is stored as text, never fetched and never shown: GET shows only our own, EXIF-free photos.
   The reporter's e-mail, names, phone, device and account ids are kept privately and never appear in GET.
+* ``jurisdiction_id`` is optional (one jurisdiction per server); with OPEN311_JURISDICTION set, another value is a
+  404. API keys are issued and revoked by admins at ``/admin/api-keys`` (or ``flask create-api-key``).
 * GET ``requests`` filters: ``service_request_id`` (comma list; overrides every other filter), ``service_code``
   and ``status`` (comma lists), ``start_date``/``end_date`` on requested_datetime and the extension
   ``updated_after``/``updated_before`` on updated_datetime (W3C date-times with a timezone; a window spans at
@@ -52,6 +55,7 @@ from webapp.api.models import ApiKey, Open311Request, authenticate, key_prefix
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
 from webapp.extensions import csrf, limiter
+from webapp.opendata import privacy
 from webapp.reports import services as reports
 from webapp.reports import taxonomy
 from webapp.reports.models import Category, Channel, Report
@@ -70,6 +74,7 @@ WINDOW = timedelta(days=90)
 DEFAULT_LIMIT = 1000  # requests returned without paging ("last 90 days or first 1000, whichever is smaller")
 MAX_PAGE_SIZE = 200
 MAX_IDS = 1000
+MAX_REQUEST_ID = 2**31 - 1  # the largest id the database holds (see webapp/routing.py)
 DEFAULT_RATELIMIT = "30 per minute;1000 per day"
 # Lengths of the optional POST fields (they are stored privately, see Open311Request).
 FIELD_MAX = {
@@ -381,9 +386,10 @@ def parse_query(args: Mapping[str, str], now: datetime) -> RequestQuery:
     if ids:
         if len(ids) > MAX_IDS:
             raise Open311Error(400, f"service_request_id: at most {MAX_IDS} ids")
-        if not all(item.isdigit() and len(item) <= 10 for item in ids):
+        if not all(item.isascii() and item.isdigit() and len(item) <= 10 for item in ids):
             raise Open311Error(400, "service_request_id must be a comma-separated list of request ids")
-        query.ids = list(dict.fromkeys(int(item) for item in ids))
+        # Ids beyond the database's integer range cannot exist (and PostgreSQL would refuse to compare them).
+        query.ids = list(dict.fromkeys(int(item) for item in ids if 1 <= int(item) <= MAX_REQUEST_ID))
         return query  # overrides every other filter
     query.service_codes = _comma_list(args.get("service_code"))
     statuses = {status.lower() for status in _comma_list(args.get("status"))}
@@ -440,6 +446,8 @@ def request_fields(report: Report, *, english: bool, address_id: str | None = No
     category = report.category
     department = report.department
     closed = report.status in FINAL_STATUSES
+    # The open-data privacy rule (coarse place, no address for sensitive categories) holds here too.
+    place = privacy.public_location(report.category_code, report.lat, report.lon, report.address)
     updated = (report.closed_at or report.updated_at) if report.status is ReportStatus.CLOSED else report.updated_at
     return {
         "service_request_id": str(report.id),
@@ -455,12 +463,12 @@ def request_fields(report: Report, *, english: bool, address_id: str | None = No
         "requested_datetime": w3c(report.created_at),
         "updated_datetime": w3c(updated),
         "expected_datetime": None if closed else w3c(report.due_at),
-        "address": report.address or None,
+        "address": place.address or None,
         "address_id": address_id or None,
         "zipcode": None,
-        "lat": report.lat,
-        "long": report.lon,
-        "media_url": _photo_url(report),
+        "lat": place.lat,
+        "long": place.lon,
+        "media_url": None if place.coarsened else _photo_url(report),
     }
 
 
@@ -681,6 +689,28 @@ def _headers(response: Response) -> Response:
     return response
 
 
+@bp.before_request
+def _refuse_nul() -> None:
+    """A NUL character is never meaningful in a parameter, and PostgreSQL refuses it in text: a 400, not a 500."""
+    values = [*(request.view_args or {}).values(), *request.args.values()]
+    if request.method == "POST":
+        values.extend(request.form.values())
+        values.extend(request.form.keys())
+    values.extend(request.args.keys())
+    if any("\x00" in str(value) for value in values):
+        raise Open311Error(400, "parameters must not contain NUL characters")
+
+
+@bp.before_request
+def _check_jurisdiction() -> None:
+    """One jurisdiction per server: ``jurisdiction_id`` is ignored unless OPEN311_JURISDICTION is set, and then
+    any other value is a 404, as the spec says for an unknown jurisdiction."""
+    expected = current_app.config.get("OPEN311_JURISDICTION")
+    given = (request.values.get("jurisdiction_id") or "").strip()
+    if expected and given and given.lower() != str(expected).lower():
+        raise Open311Error(404, f"jurisdiction_id {given[:100]!r} was not found; this server serves {expected!r}")
+
+
 @bp.get("/")
 def index() -> Response:
     return redirect(url_for("open311.discovery", fmt="xml"))
@@ -694,7 +724,8 @@ def discovery(fmt: str) -> Response:
     )
     key_service = current_app.config.get(
         "OPEN311_KEY_SERVICE",
-        "Ask the city's Citizen Grid operators for an API key; they issue one per client application.",
+        "Ask the city's Citizen Grid operators for an API key: an administrator issues one per client application "
+        f"(admin page {url_for('api_keys.index', _external=True)}) and can revoke it at any time.",
     )
     return document(
         fmt,
@@ -811,7 +842,8 @@ def list_requests(fmt: str) -> Response:
 
 @bp.get(f"/requests/<request_id>.{FMT}")
 def get_request(request_id: str, fmt: str) -> Response:
-    report = reports.get_report(int(request_id)) if request_id.isdigit() and len(request_id) <= 10 else None
+    valid = request_id.isascii() and request_id.isdigit() and 1 <= int(request_id[:11]) <= MAX_REQUEST_ID
+    report = reports.get_report(int(request_id)) if valid else None
     if report is None:
         raise Open311Error(404, f"service_request_id {request_id!r} was not found")
     english = wants_english()

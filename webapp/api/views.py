@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
@@ -74,10 +73,10 @@ def login_required_json() -> Response | None:
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    try:
-        db.session.execute(sa.text("SELECT 1"))
-    except sa.exc.SQLAlchemyError:
-        db.session.rollback()
+    """For load balancers: the same database check as /admin/monitoring, kept cheap (no storage probe)."""
+    from webapp.monitoring.services import ping_database
+
+    if ping_database() is None:
         response = jsonify({"status": "error", "db": "unavailable"})
         response.status_code = 503
         return response

@@ -37,6 +37,8 @@ MESSAGES: dict[str, Any] = {
     "returned": _l("Case #%(id)s was returned by the department; please decide who handles it."),
     "points_expiring": _l("%(points)s of your points expire on %(date)s. Use them in the points store before then."),
     "points_awarded": _l("You earned %(points)s points: %(what)s."),
+    "feedback_reply": _l("There is a reply to your feedback %(ref)s."),
+    "feedback_adopted": _l("Your feedback %(ref)s was adopted. Thank you!"),
 }
 
 
@@ -71,8 +73,11 @@ def _send_sms(user: User, notification: Notification) -> None:
         return
     try:
         current_app.extensions["sms"].send(user.phone, "【全民网格】" + text(notification, english=False))
-    except Exception:  # a failed SMS must not undo the case's change; the in-app message remains
+    except Exception as error:  # a failed SMS must not undo the case's change; the in-app message remains
         log.exception("could not send an SMS notification to user %s", user.id)
+        from webapp.monitoring import recorder
+
+        recorder.record_sms_failure(user.phone, error)
 
 
 def status_changed(report: Report, event: ReportEvent) -> None:

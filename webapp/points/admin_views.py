@@ -39,6 +39,8 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Sto
 
 from webapp.accounts.access import roles_required
 from webapp.accounts.models import Role, User
+from webapp.campaigns import prefill
+from webapp.campaigns import services as campaign_pages
 from webapp.db import db, utcnow
 from webapp.errors import DomainError, NotFound
 from webapp.extensions import login_manager
@@ -428,9 +430,10 @@ class CampaignForm(FlaskForm):
     )
     multiplier = _whole(_l("Multiplier of the base points (1–10)"), *campaigns.MULTIPLIER_RANGE, default=2)
     budget_points = _whole(_l("Budget: most bonus points the campaign may give"), 0, campaigns.BUDGET_MAX)
+    published = BooleanField(_l("Show a public page of the campaign to residents"), default=True)
 
 
-def _campaigns_page(form: CampaignForm, status: int = 200) -> Response:
+def _campaigns_page(form: CampaignForm, status: int = 200, hotspot: prefill.Prefill | None = None) -> Response:
     today = _today()
     rows = [(c, campaigns.status(c, today), awards.campaign_spent(c)) for c in campaigns.all_campaigns()]
     return _render(
@@ -441,6 +444,8 @@ def _campaigns_page(form: CampaignForm, status: int = 200) -> Response:
         rows=rows,
         status_labels=CAMPAIGN_STATUS_LABELS,
         category_name=_category_name,
+        hotspot=hotspot,
+        published=campaign_pages.published_ids(),
     )
 
 
@@ -449,7 +454,11 @@ def _campaigns_page(form: CampaignForm, status: int = 200) -> Response:
 def campaigns_page() -> Response:
     form = CampaignForm()
     form.starts_on.data = _today()
-    return _campaigns_page(form)
+    # "From a hotspot": the dashboard links here with grid=…&category=…&start=…&end=… to fill the form in.
+    hotspot = prefill.from_hotspot(request.args, _today())
+    for name, value in hotspot.values.items():
+        getattr(form, name).data = value
+    return _campaigns_page(form, 400 if hotspot.problems else 200, hotspot)
 
 
 @bp.post("/campaigns")
@@ -470,6 +479,8 @@ def create_campaign() -> Response:
             multiplier=form.multiplier.data,
             budget_points=form.budget_points.data,
         )
+        if form.published.data:
+            campaign_pages.set_published(current_user, campaign, True)
     except DomainError as error:
         return _campaigns_page(form, _refuse(form, error))
     return _done(_("Campaign “%(name)s” created.", name=campaign.name), url_for("points_admin.campaigns_page"))

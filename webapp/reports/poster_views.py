@@ -26,16 +26,48 @@ def poster_url(poster: Poster) -> str:
     return url_for("posters.scan", code=poster.code, _external=True)
 
 
+# A visit: scanning the same poster again within this time on the same phone counts once (a resident who scans,
+# goes back and scans again, or whose browser reloads the page, is one scan).
+SCAN_VISIT_SECONDS = 30 * 60
+
+
+def _scan_cookie(poster: Poster) -> str:
+    return f"cg_scan_{poster.code}"
+
+
 @bp.get("/p/<code>")
 def scan(code: str) -> Response:
-    """A scanned poster: count the scan, then open the report form with the poster's place filled in."""
+    """A scanned poster: count the scan, then open the report form with the poster's place filled in.
+
+    Counted once per visit (a cookie scoped to this poster's URL, holding nothing but "1", for 30 minutes); not
+    counted for HEAD requests, prefetches and link-preview bots (chat apps fetch a shared link to draw a card)."""
     poster = posters.find_by_code(code)
     if poster is None:
         abort(404)
-    posters.record_scan(poster)
-    db.session.commit()
+    cookie = _scan_cookie(poster)
+    counted = (
+        request.method == "GET"
+        and request.cookies.get(cookie) is None
+        and not posters.is_automated(
+            request.user_agent.string,
+            request.headers.get("Sec-Purpose") or request.headers.get("Purpose") or request.headers.get("X-Moz"),
+        )
+    )
+    if counted:
+        posters.record_scan(poster)
+        db.session.commit()
     response = redirect(url_for("reports.new", **posters.report_form_args(poster)), 302)
     response.headers["Cache-Control"] = "no-store"  # every scan must reach us to be counted
+    if counted:
+        response.set_cookie(
+            cookie,
+            "1",
+            max_age=SCAN_VISIT_SECONDS,
+            path=url_for("posters.scan", code=poster.code),
+            secure=request.is_secure,
+            httponly=True,
+            samesite="Lax",
+        )
     return response
 
 

@@ -7,6 +7,7 @@ Services flush and never commit.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,9 @@ LABEL_MAX = 80
 ASSET_MAX = 40
 # Error correction H (30 %): posters live outdoors, get dirty, scratched and partly covered.
 QR_ERROR = "h"
+# NUL and the other C0 controls: never meant, and PostgreSQL refuses NUL in text.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CODE = re.compile(f"[{CODE_ALPHABET}]{{1,16}}")
 
 
 class PosterInvalid(DomainError):
@@ -76,6 +80,8 @@ def create_poster(actor: User | None, data: NewPoster) -> Poster:
     label = data.label.strip()
     asset_id = data.asset_id.strip()
     grid_code = (data.grid_code or "").strip() or None
+    if any(_CONTROL.search(value) for value in (label, asset_id, grid_code or "")):
+        raise PosterInvalid({"label": _("Please remove the control characters from the text.")})
     if not label:
         errors["label"] = _("Please give the label printed on the poster, e.g. the street light's number.")
     elif len(label) > LABEL_MAX:
@@ -119,13 +125,31 @@ def create_poster(actor: User | None, data: NewPoster) -> Poster:
 
 def find_by_code(code: str | None) -> Poster | None:
     code = (code or "").strip().lower()
-    if not code or len(code) > 16:
+    if not _CODE.fullmatch(code):  # also keeps NUL and other junk away from the database
         return None
     return db.session.scalar(sa.select(Poster).where(Poster.code == code))
 
 
 def get_poster(poster_id: int) -> Poster | None:
     return db.session.get(Poster, poster_id)
+
+
+# Who is not a person scanning: link-preview fetchers of chat apps, crawlers, command-line tools. A QR scanner
+# opens the phone's browser (or WeChat's, "MicroMessenger"), whose user agent matches none of these.
+_AUTOMATED_AGENT = re.compile(
+    r"bot\b|bot/|crawl|spider|slurp|preview|facebookexternalhit|embedly|whatsapp|"
+    r"skypeuripreview|bingpreview|headless|curl/|wget/|python-|httpclient|okhttp|go-http-client|java/|libwww|"
+    r"scrapy|postman|insomnia|monitor|uptime|pingdom",
+    re.IGNORECASE,
+)
+
+
+def is_automated(user_agent: str | None, purpose: str | None = None) -> bool:
+    """A prefetch (``Purpose``/``Sec-Purpose: prefetch``), a request without a user agent, or a known bot."""
+    if purpose and "prefetch" in purpose.lower():
+        return True
+    agent = (user_agent or "").strip()
+    return not agent or bool(_AUTOMATED_AGENT.search(agent))
 
 
 def record_scan(poster: Poster, at: datetime | None = None) -> PosterScan:
@@ -136,11 +160,14 @@ def record_scan(poster: Poster, at: datetime | None = None) -> PosterScan:
 
 
 def report_form_args(poster: Poster) -> dict[str, str]:
-    """The query string of the report form a scan leads to."""
+    """The query string of the report form a scan leads to: the poster, its place (coordinates, or else its label
+    as the address, e.g. a grid's notice board) and its asset number."""
     args = {"poster": poster.code}
     if poster.has_coordinates:
         args["lat"] = f"{poster.lat:.6f}"
         args["lon"] = f"{poster.lon:.6f}"
+    else:
+        args["address"] = poster.label
     if poster.asset_id:
         args["asset"] = poster.asset_id
     return args

@@ -232,6 +232,8 @@ def submit_report(
     if poster is not None:  # an unknown or deleted poster never costs the resident the report
         report.poster_id = poster.id
         report.asset_id = poster.asset_id or None
+        if report.grid_code is None:
+            report.grid_code = poster.grid_code  # a grid's notice board: the grid, even without a position
     files = attach_photos(report, processed, kind="before", at=now)
     add_event(report, reporter, None, ReportStatus.PENDING_REVIEW, at=now)
     db.session.add(report)

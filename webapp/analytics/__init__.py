@@ -1,0 +1,1 @@
+"""Analytics for supervisors: hotspots, time peaks, handling, participation and periodic reports (read-only)."""

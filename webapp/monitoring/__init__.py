@@ -1,0 +1,1 @@
+"""Monitoring for admins: system health, error counts and participation over time."""

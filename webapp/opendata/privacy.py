@@ -1,0 +1,98 @@
+"""What of a report may be published, in one place: the open-data page, its map, JSON and CSV downloads, the
+public campaign pages and Open311 all read reports through ``public_location`` and ``is_sensitive``.
+
+The rule
+--------
+* A report in a *sensitive* category (``SENSITIVE_CATEGORIES``) points at a person, a home or a neighbour, or at a
+  security installation. Published, its position is snapped to the centre of a ~500 m cell (``coarsen``), and its
+  address, grid, community, description and photos are left out; the district and street stay.
+* Every other report keeps its position (rounded to 5 decimals, about 1 m), address, description (with anything
+  that looks like a phone or ID number masked) and its EXIF-free display photos.
+* Safety-critical categories (gas leaks, open manholes …) are *not* coarsened unless listed: their exact place is
+  in public space and warns people away from a hazard.
+* Nothing about the reporter is published: no name, phone, account or device.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+# Category codes (GB/T 47678.5 and local 9xxxx) whose exact place would expose someone.
+SENSITIVE_CATEGORIES: frozenset[str] = frozenset(
+    {
+        # people
+        "09001",  # 无照经营游商: an unlicensed street hawker
+        "09003",  # 流浪乞讨: a homeless person or someone begging
+        "09015",  # 无证餐饮: an unlicensed food stall (a family's livelihood)
+        "91004",  # 不文明行为: someone's behaviour
+        # homes and neighbours
+        "06001",  # 私搭乱建: an illegal structure, usually at someone's home
+        "06007",  # 沿街晾挂: laundry hung outside a flat
+        "06009",  # 空调室外机低挂: a flat's air-conditioner unit
+        "06027",  # 油烟污染: cooking fumes from a kitchen
+        "06028",  # 噪声扰民: a noisy neighbour
+        "06040",  # 私设地锁、阻车桩: someone's parking space
+        "08016",  # 无证建设: building without a permit
+        "91001",  # 楼道堆物: clutter in a stairwell (a building, a floor)
+        "91002",  # 飞线充电: an e-bike charged from a flat's window
+        "91003",  # 高空抛物隐患: objects falling from a flat
+        # security installations
+        "01012",  # 公安井盖: police manhole cover
+        "01050",  # 监控电子眼设施: CCTV camera
+        "01051",  # 治安岗亭: police security booth
+    }
+)
+
+CELL_M = 500  # the side of the coarsening cell, in metres
+_METRES_PER_DEGREE_LAT = 111_320.0
+_CELL_LAT = CELL_M / _METRES_PER_DEGREE_LAT
+# Runs of 7 or more digits (spaces or hyphens between them allowed): phone numbers, ID-card and plate numbers.
+_NUMBER = re.compile(r"\d(?:[\s-]?\d){6,}[\dXx]?")
+
+
+def is_sensitive(category_code: str | None) -> bool:
+    return category_code in SENSITIVE_CATEGORIES
+
+
+def coarsen(lat: float, lon: float) -> tuple[float, float]:
+    """The centre of the ~500 m cell holding (lat, lon).
+
+    Rows of cells are ``CELL_M`` high; within a row the cells are ``CELL_M`` wide at the row's middle latitude, so
+    every point of a cell maps to the same centre and no point moves by more than about 360 m.
+    """
+    row = math.floor(lat / _CELL_LAT)
+    centre_lat = (row + 0.5) * _CELL_LAT
+    cell_lon = _CELL_LAT / max(math.cos(math.radians(centre_lat)), 0.01)
+    column = math.floor(lon / cell_lon)
+    centre_lon = (column + 0.5) * cell_lon
+    return round(centre_lat, 5), round(centre_lon, 5)
+
+
+@dataclass(frozen=True)
+class PublicLocation:
+    lat: float | None
+    lon: float | None
+    address: str
+    coarsened: bool
+
+
+def public_location(category_code: str | None, lat: float | None, lon: float | None, address: str) -> PublicLocation:
+    """Where a report may be shown to the public (see the module's rule)."""
+    if lat is None or lon is None:
+        lat = lon = None
+    if is_sensitive(category_code):
+        if lat is not None and lon is not None:
+            lat, lon = coarsen(lat, lon)
+        return PublicLocation(lat, lon, "", True)
+    if lat is not None and lon is not None:
+        lat, lon = round(lat, 5), round(lon, 5)
+    return PublicLocation(lat, lon, address or "", False)
+
+
+def public_description(category_code: str | None, description: str) -> str:
+    """The description for open data: none for sensitive categories; numbers that could reach a person masked."""
+    if is_sensitive(category_code):
+        return ""
+    return _NUMBER.sub("***", description or "")
