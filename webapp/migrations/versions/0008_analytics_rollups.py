@@ -50,8 +50,8 @@ def upgrade():
     sa.PrimaryKeyConstraint('report_id', name=op.f('pk_analytics_recurrences'))
     )
     op.create_index(op.f('ix_analytics_recurrences_day'), 'analytics_recurrences', ['day'], unique=False)
-    op.create_index('ix_analytics_recurrences_grid_code_day', 'analytics_recurrences', ['grid_code', 'day'],
-                    unique=False)
+    op.create_index('ix_analytics_recurrences_spot', 'analytics_recurrences',
+                    ['grid_code', 'category_code', 'day', 'group_code', 'department_id'], unique=False)
     op.create_index('ix_reports_analytics', 'reports',
                     ['created_at', 'grid_code', 'category_code', 'department_id', 'reporter_id'], unique=False)
     op.create_index('ix_reports_grid_category_created', 'reports',
@@ -65,7 +65,7 @@ def downgrade():
     op.drop_index('ix_reports_accepted_at', table_name='reports')
     op.drop_index('ix_reports_grid_category_created', table_name='reports')
     op.drop_index('ix_reports_analytics', table_name='reports')
-    op.drop_index('ix_analytics_recurrences_grid_code_day', table_name='analytics_recurrences')
+    op.drop_index('ix_analytics_recurrences_spot', table_name='analytics_recurrences')
     op.drop_index(op.f('ix_analytics_recurrences_day'), table_name='analytics_recurrences')
     op.drop_table('analytics_recurrences')
     op.drop_table('analytics_daily')
