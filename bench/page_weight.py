@@ -99,7 +99,11 @@ def measure(browser, url: str, *, compressed: bool) -> tuple[int, float, list[tu
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pages", nargs="+", default=["/reports/new", "/reports", "/", "/store", "/honour", "/feedback", "/open-data", "/campaigns"])
+    parser.add_argument(
+        "--pages",
+        nargs="+",
+        default=["/reports/new", "/reports", "/", "/store", "/honour", "/feedback", "/open-data", "/campaigns"],
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         base = start_app(Path(tmp))
