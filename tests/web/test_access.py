@@ -74,6 +74,25 @@ ROUTES = [
     ("/open-data/reports.csv", EVERYONE),
     ("/campaigns", EVERYONE),
     ("/campaigns/1", dict.fromkeys(ROLES, 404)),  # no campaign published
+    ("/points", LOGGED_IN),
+    ("/store", EVERYONE),
+    ("/store/orders", LOGGED_IN),
+    ("/household", LOGGED_IN),
+    ("/honour", EVERYONE),
+    ("/honour/certificate", {ANONYMOUS: 302, **{r.value: 404 for r in Role}}),  # only for those on the roll
+    ("/me/participation.csv", LOGGED_IN),
+    ("/api/v1/me/points", LOGGED_IN_JSON),
+    ("/admin/points/", only(Role.ADMIN)),
+    ("/admin/points/rules", only(Role.ADMIN)),
+    ("/admin/points/campaigns", only(Role.ADMIN)),
+    ("/admin/points/items", only(Role.ADMIN)),
+    ("/admin/points/items/new", only(Role.ADMIN)),
+    ("/admin/points/fund", only(Role.ADMIN)),
+    ("/admin/points/fund/reconciliation.csv", only(Role.ADMIN)),
+    ("/admin/points/handover", only(Role.ADMIN)),  # and staff of a service point (tests/web/test_points_admin_web.py)
+    ("/admin/points/reports/{report}/reverse", only(Role.ADMIN)),
+    ("/dashboard/data/categories.csv", REVIEWERS),
+    ("/dashboard/reports/monthly", REVIEWERS),
 ]
 
 # Every state-changing staff route, POSTed with a valid CSRF token but without a valid form: the role check
@@ -95,6 +114,13 @@ POSTS = [
     ("/admin/api-keys", only(Role.ADMIN)),
     ("/admin/feedback/1", only(Role.ADMIN, elsewhere=403) | {"admin": 404}),  # no such feedback
     ("/admin/campaigns/1/publish", only(Role.ADMIN, elsewhere=403) | {"admin": 404}),  # no such campaign
+    ("/admin/points/rules", only(Role.ADMIN)),
+    ("/admin/points/campaigns", only(Role.ADMIN)),
+    ("/admin/points/items/new", only(Role.ADMIN)),
+    ("/admin/points/fund/budget-lines", only(Role.ADMIN)),
+    ("/admin/points/reports/{report}/reverse", only(Role.ADMIN)),
+    ("/admin/points/handover/1", only(Role.ADMIN)),
+    ("/admin/points/handover/1/cancel", only(Role.ADMIN)),
 ]
 
 
