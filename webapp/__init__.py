@@ -133,11 +133,19 @@ def _fill_instance_defaults(app: Flask) -> None:
 def _register_template_helpers(app: Flask) -> None:
     from webapp.feedback.services import can_rate, rating_of
     from webapp.notifications.services import unread_count
+    from webapp.reports.privacy import shown_in_full
     from webapp.review.emergency import unacknowledged
     from webapp.review.workflow import action_label
 
+    def report_shown_in_full(report: Any) -> bool:
+        return shown_in_full(report, current_user)
+
     app.jinja_env.globals.update(
-        static_url=static_url, action_label=action_label, can_rate=can_rate, rating_of=rating_of
+        static_url=static_url,
+        action_label=action_label,
+        can_rate=can_rate,
+        rating_of=rating_of,
+        shown_in_full=report_shown_in_full,
     )
 
     @app.context_processor

@@ -10,8 +10,9 @@ from tests.factories import make_report, make_user
 from tests.unit.cases import LAT, LON, RUBBISH, make_case, make_department, make_grid
 from webapp.db import db
 from webapp.geo.distance import haversine_m
-from webapp.opendata import privacy, services
+from webapp.opendata import services
 from webapp.opendata.services import FIELDS, Filters, OpenDataError
+from webapp.reports import privacy
 from webapp.reports.models import ReportPhoto
 from webapp.reports.status import ReportStatus
 

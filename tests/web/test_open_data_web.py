@@ -14,8 +14,8 @@ from tests.factories import make_report, make_user
 from tests.helpers import HX, text
 from tests.unit.cases import make_case
 from webapp.db import db, utcnow
-from webapp.opendata import privacy
 from webapp.opendata.services import FIELDS
+from webapp.reports import privacy
 from webapp.reports.status import ReportStatus
 
 PHONE = "13955556666"

@@ -55,9 +55,8 @@ from webapp.api.models import ApiKey, Open311Request, authenticate, key_prefix
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
 from webapp.extensions import csrf, limiter
-from webapp.opendata import privacy
+from webapp.reports import privacy, taxonomy
 from webapp.reports import services as reports
-from webapp.reports import taxonomy
 from webapp.reports.models import Category, Channel, Report
 from webapp.reports.status import FINAL_STATUSES, ReportStatus
 from webapp.review.services import REJECT_REASONS

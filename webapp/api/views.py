@@ -17,8 +17,8 @@ from webapp.accounts import services as accounts
 from webapp.db import db
 from webapp.errors import DomainError, NotFound, error_response
 from webapp.extensions import limiter
+from webapp.reports import privacy, taxonomy
 from webapp.reports import services as reports
-from webapp.reports import taxonomy
 from webapp.reports.intake import submission_rate_key, submit_from_request
 from webapp.reports.models import Channel, Report
 
@@ -35,6 +35,21 @@ def report_summary(report: Report) -> dict[str, Any]:
 
 
 def report_detail(report: Report) -> dict[str, Any]:
+    """The report as the API shows it to the current user (sensitive reports: see webapp/reports/privacy.py)."""
+    if not privacy.shown_in_full(report, current_user):
+        where = privacy.public_location(report.category_code, report.lat, report.lon, report.address)
+        return _report_fields(report, lat=where.lat, lon=where.lon, address="", description="", photos=[])
+    photos = [
+        url_for("reports.media_file", key=photo.display_key, _external=True)
+        for photo in report.photos
+        if photo.kind == "before"
+    ]
+    return _report_fields(
+        report, lat=report.lat, lon=report.lon, address=report.address, description=report.description, photos=photos
+    )
+
+
+def _report_fields(report: Report, **shown: Any) -> dict[str, Any]:
     return {
         "id": report.id,
         "client_id": report.client_id,
@@ -42,16 +57,12 @@ def report_detail(report: Report) -> dict[str, Any]:
         "status_label": report.status.label,
         "category": report.category_code,
         "category_name": report.category.name,
-        "lat": report.lat,
-        "lon": report.lon,
-        "address": report.address,
-        "description": report.description,
+        "lat": shown["lat"],
+        "lon": shown["lon"],
+        "address": shown["address"],
+        "description": shown["description"],
         "created_at": report.created_at.isoformat(),
-        "photos": [
-            url_for("reports.media_file", key=photo.display_key, _external=True)
-            for photo in report.photos
-            if photo.kind == "before"
-        ],
+        "photos": shown["photos"],
         "events": [
             {
                 "at": event.at.isoformat(),

@@ -12,11 +12,10 @@ from webapp.accounts.access import roles_required
 from webapp.accounts.models import Role
 from webapp.campaigns import services
 from webapp.db import db
-from webapp.opendata import privacy
 from webapp.points import campaigns as points_campaigns
 from webapp.points.models import Campaign
 from webapp.rendering import is_fragment_request, page_or_fragment
-from webapp.reports import taxonomy
+from webapp.reports import privacy, taxonomy
 
 bp = Blueprint("campaigns", __name__)
 CASES_PER_PAGE = 10

@@ -22,8 +22,8 @@ from webapp.accounts.models import Department
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
 from webapp.geo.models import Grid
-from webapp.opendata import privacy
 from webapp.points.awards import LOCAL, local_date
+from webapp.reports import privacy
 from webapp.reports.models import Category, Report, ReportPhoto
 from webapp.reports.status import ReportStatus
 

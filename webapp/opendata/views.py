@@ -13,9 +13,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from webapp.extensions import limiter
-from webapp.opendata import privacy, services
+from webapp.opendata import services
 from webapp.rendering import is_fragment_request, page_or_fragment
-from webapp.reports import taxonomy
+from webapp.reports import privacy, taxonomy
 
 bp = Blueprint("opendata", __name__, url_prefix="/open-data")
 PER_PAGE = 20

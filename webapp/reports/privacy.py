@@ -1,5 +1,6 @@
 """What of a report may be published, in one place: the open-data page, its map, JSON and CSV downloads, the
-public campaign pages and Open311 all read reports through ``public_location`` and ``is_sensitive``.
+public campaign pages and Open311 all read reports through ``public_location`` and ``is_sensitive``; the report
+pages and ``/api/v1/reports/<id>`` through ``shown_in_full``.
 
 The rule
 --------
@@ -18,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 # Category codes (GB/T 47678.5 and local 9xxxx) whose exact place would expose someone.
 SENSITIVE_CATEGORIES: frozenset[str] = frozenset(
@@ -96,3 +98,16 @@ def public_description(category_code: str | None, description: str) -> str:
     if is_sensitive(category_code):
         return ""
     return _NUMBER.sub("***", description or "")
+
+
+def shown_in_full(report: Any, viewer: Any) -> bool:
+    """Whether a report page may show this viewer the exact place, the description and the photos.
+
+    Reports of sensitive categories show them only to their reporter and to staff; everyone else sees the category,
+    the status, the progress and the coarsened place, as in the open data.
+    """
+    if not is_sensitive(report.category_code):
+        return True
+    if viewer is None or not getattr(viewer, "is_authenticated", False):
+        return False
+    return viewer.id == report.reporter_id or viewer.role.is_staff
