@@ -36,6 +36,17 @@ class DomainError(Exception):
         super().__init__(str(self.message))
 
 
+class InvalidFields(DomainError):
+    """One or more fields are wrong; ``errors`` maps each field to its message (the first one is the headline)."""
+
+    code = "invalid"
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        first_field, first_message = next(iter(errors.items()))
+        super().__init__(first_message, field=first_field)
+
+
 class NotFound(DomainError):
     status = 404
     code = "not_found"

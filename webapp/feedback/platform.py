@@ -26,7 +26,7 @@ from flask_babel import lazy_gettext as _l
 from webapp.accounts.models import Role, User
 from webapp.accounts.services import InvalidPhone, normalise_phone
 from webapp.db import db, utcnow
-from webapp.errors import DomainError, Forbidden
+from webapp.errors import DomainError, Forbidden, InvalidFields
 from webapp.feedback.models import (
     FeedbackKind,
     FeedbackStatus,
@@ -92,15 +92,8 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-class FeedbackInvalid(DomainError):
-    """One or more fields are wrong; ``errors`` maps each field to its message."""
-
-    code = "invalid"
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        self.errors = errors
-        first_field, first_message = next(iter(errors.items()))
-        super().__init__(first_message, field=first_field)
+class FeedbackInvalid(InvalidFields):
+    """A feedback form with wrong fields."""
 
 
 class ScreenshotRejected(DomainError):

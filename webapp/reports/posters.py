@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 
 from webapp.accounts.models import User
 from webapp.db import db, utcnow
-from webapp.errors import DomainError
+from webapp.errors import InvalidFields
 from webapp.geo.distance import valid_coordinates
 from webapp.geo.models import Grid
 from webapp.geo.services import locate
@@ -36,15 +36,8 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CODE = re.compile(f"[{CODE_ALPHABET}]{{1,16}}")
 
 
-class PosterInvalid(DomainError):
-    """One or more fields are wrong; ``errors`` maps each field to its message."""
-
-    code = "invalid"
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        self.errors = errors
-        first_field, first_message = next(iter(errors.items()))
-        super().__init__(first_message, field=first_field)
+class PosterInvalid(InvalidFields):
+    """A poster form with wrong fields."""
 
 
 @dataclass

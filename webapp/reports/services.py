@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 
 from webapp.accounts.models import User
 from webapp.db import db, utcnow
-from webapp.errors import DomainError
+from webapp.errors import DomainError, InvalidFields
 from webapp.geo.distance import bounding_box, haversine_m, valid_coordinates
 from webapp.geo.services import locate
 from webapp.reports import media, posters, taxonomy
@@ -43,16 +43,10 @@ THUMB_EDGE = 160
 THUMB_QUALITY = 60
 
 
-class ReportInvalid(DomainError):
-    """One or more fields are wrong; ``errors`` maps each field to its message."""
+class ReportInvalid(InvalidFields):
+    """A report with wrong fields."""
 
-    code = "invalid"
     default_message = _l("Some of what you entered is not valid.")
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        self.errors = errors
-        first_field, first_message = next(iter(errors.items()))
-        super().__init__(first_message, field=first_field)
 
 
 class PhotoError(DomainError):
