@@ -20,6 +20,7 @@ from webapp.db import db, utcnow
 from webapp.errors import NotFound
 from webapp.geo.models import Grid
 from webapp.opendata import services as opendata
+from webapp.pagination import Page
 from webapp.points import campaigns as points_campaigns
 from webapp.points.awards import local_date
 from webapp.points.models import Campaign
@@ -179,7 +180,7 @@ def progress(campaign: Campaign) -> Progress:
     )
 
 
-def cases(campaign: Campaign, page: int, per_page: int = 10) -> opendata.Page:
+def cases(campaign: Campaign, page: int, per_page: int = 10) -> Page[opendata.PublicReport]:
     """The campaign's published cases, newest first, as open data shows them."""
     return opendata.page_of([*case_where(campaign), Report.status.not_in(opendata.UNPUBLISHED)], page, per_page)
 

@@ -35,6 +35,7 @@ from webapp.feedback.models import (
     ReplyChannel,
 )
 from webapp.notifications import services as notifications
+from webapp.pagination import Page
 from webapp.points import awards
 from webapp.reports import media
 from webapp.storage import Storage, content_key, put_in_transaction
@@ -186,27 +187,14 @@ def _screenshot(data: bytes, *, max_bytes: int, max_pixels: int) -> media.Proces
             thumb_edge=THUMB_EDGE,
         )
     except media.PhotoRejected as rejected:
-        if rejected.reason == "too_large":
-            raise ScreenshotRejected(
-                _("The screenshot is too large: at most %(mb)d MB.", mb=max_bytes // 2**20),
-                status=413,
-                code="photo_too_large",
-            ) from rejected
-        if rejected.reason == "too_many_pixels":
-            raise ScreenshotRejected(
-                _("The screenshot has too many pixels. Please send an ordinary screenshot."),
-                status=413,
-                code="photo_too_many_pixels",
-            ) from rejected
-        if rejected.reason == "unsupported":
-            raise ScreenshotRejected(
-                _("The screenshot is not a supported picture. Please send a PNG, JPEG, WebP or HEIC image."),
-                status=415,
-                code="photo_unsupported",
-            ) from rejected
-        raise ScreenshotRejected(
-            _("The screenshot is empty or damaged. Please take it again."), status=422, code="photo_corrupt"
-        ) from rejected
+        messages = {
+            "too_large": _("The screenshot is too large: at most %(mb)d MB.", mb=max_bytes // 2**20),
+            "too_many_pixels": _("The screenshot has too many pixels. Please send an ordinary screenshot."),
+            "unsupported": _("The screenshot is not a supported picture. Please send a PNG, JPEG, WebP or HEIC image."),
+        }
+        message = messages.get(rejected.reason, _("The screenshot is empty or damaged. Please take it again."))
+        status, code = media.REJECTION_STATUS[rejected.reason]
+        raise ScreenshotRejected(message, status=status, code=code) from rejected
 
 
 def _screenshot_is_referenced(key: str) -> bool:
@@ -320,29 +308,9 @@ def mine(user: User, limit: int = 100) -> list[PlatformFeedback]:
     )
 
 
-@dataclass
-class Page:
-    items: list[PlatformFeedback]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-
 def triage_list(
     *, status: FeedbackStatus | None = None, kind: FeedbackKind | None = None, page: int = 1, per_page: int = 20
-) -> Page:
+) -> Page[PlatformFeedback]:
     conditions = []
     if status is not None:
         conditions.append(PlatformFeedback.status == status)
@@ -356,7 +324,7 @@ def triage_list(
         .offset((page - 1) * per_page)
         .limit(per_page)
     )
-    return Page(list(items), total, page, per_page)
+    return Page(list(items), page, per_page, total)
 
 
 def status_counts() -> dict[FeedbackStatus, int]:

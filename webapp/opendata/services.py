@@ -22,6 +22,7 @@ from webapp.accounts.models import Department
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
 from webapp.geo.models import Grid
+from webapp.pagination import Page
 from webapp.points.awards import LOCAL, local_date
 from webapp.reports import privacy
 from webapp.reports.models import Category, Report, ReportPhoto
@@ -310,31 +311,11 @@ def iter_rows(filters: Filters, *, batch: int = BATCH, with_photos: bool = True)
         after = rows[-1].id
 
 
-@dataclass(frozen=True)
-class Page:
-    items: list[PublicReport]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-
 def count(where: list[Any]) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(Report).where(*where)) or 0
 
 
-def page_of(where: list[Any], page: int, per_page: int) -> Page:
+def page_of(where: list[Any], page: int, per_page: int) -> Page[PublicReport]:
     """One page of published reports matching ``where``, newest first."""
     total = count(where)
     page = min(max(page, 1), max(1, math.ceil(total / per_page)))

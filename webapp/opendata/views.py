@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 
 from webapp.extensions import limiter
 from webapp.opendata import services
+from webapp.pagination import Page
 from webapp.rendering import is_fragment_request, page_or_fragment
 from webapp.reports import privacy, taxonomy
 
@@ -84,7 +85,7 @@ def index() -> Response:
     except services.OpenDataError as error:
         if is_fragment_request():
             raise  # the error handler shows the message in the page's alert area
-        empty = services.Page([], 1, PER_PAGE, 0)
+        empty = Page([], 1, PER_PAGE, 0)
         return page_or_fragment(
             "opendata/index.html",
             "opendata/_list.html",

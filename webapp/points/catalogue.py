@@ -136,27 +136,14 @@ def _process_photo(photo: bytes, *, max_bytes: int, max_pixels: int) -> media.Pr
     try:
         return media.process_photo(photo, max_bytes=max_bytes, max_pixels=max_pixels)
     except media.PhotoRejected as rejected:
-        if rejected.reason == "too_large":
-            raise PhotoError(
-                _("The photo is too large: at most %(mb)d MB.", mb=max_bytes // 2**20),
-                status=413,
-                code="photo_too_large",
-            ) from rejected
-        if rejected.reason == "too_many_pixels":
-            raise PhotoError(
-                _("The photo has too many pixels. Please send an ordinary camera photo."),
-                status=413,
-                code="photo_too_many_pixels",
-            ) from rejected
-        if rejected.reason == "unsupported":
-            raise PhotoError(
-                _("The photo is not a supported picture. Please send a JPEG, PNG, WebP or HEIC photo."),
-                status=415,
-                code="photo_unsupported",
-            ) from rejected
-        raise PhotoError(
-            _("The photo is empty, damaged or incomplete. Please choose another."), status=422, code="photo_corrupt"
-        ) from rejected
+        messages = {
+            "too_large": _("The photo is too large: at most %(mb)d MB.", mb=max_bytes // 2**20),
+            "too_many_pixels": _("The photo has too many pixels. Please send an ordinary camera photo."),
+            "unsupported": _("The photo is not a supported picture. Please send a JPEG, PNG, WebP or HEIC photo."),
+        }
+        message = messages.get(rejected.reason, _("The photo is empty, damaged or incomplete. Please choose another."))
+        status, code = media.REJECTION_STATUS[rejected.reason]
+        raise PhotoError(message, status=status, code=code) from rejected
 
 
 def _apply(

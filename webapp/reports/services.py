@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,6 +19,7 @@ from webapp.db import db, utcnow
 from webapp.errors import DomainError, InvalidFields
 from webapp.geo.distance import bounding_box, haversine_m, valid_coordinates
 from webapp.geo.services import locate
+from webapp.pagination import Page
 from webapp.reports import media, posters, taxonomy
 from webapp.reports.models import (
     Category,
@@ -131,25 +131,20 @@ def _check_fields(data: NewReport, limits: PhotoLimits) -> Category:
 def _photo_error(number: int, rejected: media.PhotoRejected, limits: PhotoLimits) -> PhotoError:
     if rejected.reason == "too_large":
         message = _("Photo %(n)d is too large: at most %(mb)d MB per photo.", n=number, mb=limits.max_bytes // 2**20)
-        return PhotoError(message, status=413, code="photo_too_large")
-    if rejected.reason == "too_many_pixels":
+    elif rejected.reason == "too_many_pixels":
         message = _("Photo %(n)d has too many pixels. Please send an ordinary camera photo.", n=number)
-        return PhotoError(message, status=413, code="photo_too_many_pixels")
-    if rejected.reason == "unsupported":
-        kind = rejected.format_name or _("unknown")
+    elif rejected.reason == "unsupported":
         message = _(
             "Photo %(n)d is not a supported picture (%(kind)s). Please send a JPEG, PNG, WebP or HEIC photo.",
             n=number,
-            kind=kind,
+            kind=rejected.format_name or _("unknown"),
         )
-        return PhotoError(message, status=415, code="photo_unsupported")
-    if rejected.reason == "empty":
-        return PhotoError(_("Photo %(n)d is an empty file.", n=number), status=422, code="photo_empty")
-    return PhotoError(
-        _("Photo %(n)d is damaged or incomplete. Please take it again.", n=number),
-        status=422,
-        code="photo_corrupt",
-    )
+    elif rejected.reason == "empty":
+        message = _("Photo %(n)d is an empty file.", n=number)
+    else:
+        message = _("Photo %(n)d is damaged or incomplete. Please take it again.", n=number)
+    status, code = media.REJECTION_STATUS[rejected.reason]
+    return PhotoError(message, status=status, code=code)
 
 
 def _existing_for_replay(reporter: User, data: NewReport, fingerprint: str) -> Report | None:
@@ -421,26 +416,6 @@ def nearby_open_reports(
 STATUS_FILTERS = ("open", "closed", *[s.value for s in ReportStatus])
 
 
-@dataclass(frozen=True)
-class Page:
-    items: list[Report]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-
 def public_reports(
     *,
     group: str | None = None,
@@ -448,7 +423,7 @@ def public_reports(
     status: str | None = None,
     page: int = 1,
     per_page: int = 20,
-) -> Page:
+) -> Page[Report]:
     stmt = sa.select(Report)
     if category:
         stmt = stmt.where(Report.category_code == category)

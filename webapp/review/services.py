@@ -6,7 +6,6 @@ Every status change goes through ``workflow.perform``; services flush and never 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +19,7 @@ from webapp.db import db, utcnow
 from webapp.errors import DomainError, NotFound
 from webapp.geo.distance import bounding_box, haversine_m
 from webapp.notifications import services as notifications
+from webapp.pagination import Page
 from webapp.reports import services as reports
 from webapp.reports import taxonomy
 from webapp.reports.models import Category, Report, ReportEvent, ReportFollower, Severity
@@ -305,18 +305,6 @@ QUEUES: dict[str, tuple[ReportStatus, ...]] = {
 }
 
 
-@dataclass(frozen=True)
-class QueuePage:
-    items: list[Report]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-
 QUEUE_ORDER = (Report.emergency.desc(), Report.severity_rank.desc(), Report.created_at.asc(), Report.id.asc())
 
 
@@ -341,7 +329,7 @@ def queue(
     emergency_only: bool = False,
     page: int = 1,
     per_page: int = 25,
-) -> QueuePage:
+) -> Page[Report]:
     """Emergencies first, then the most severe, then the oldest.
 
     The page's ids come first, in the order of ix_reports_queue, and only those rows are loaded: the queue stays
@@ -352,7 +340,7 @@ def queue(
     total = db.session.scalar(sa.select(sa.func.count()).select_from(ids_stmt.subquery())) or 0
     ids = list(db.session.scalars(ids_stmt.order_by(*QUEUE_ORDER).offset((page - 1) * per_page).limit(per_page)))
     rows = {r.id: r for r in db.session.scalars(sa.select(Report).where(Report.id.in_(ids)))} if ids else {}
-    return QueuePage([rows[i] for i in ids if i in rows], page, per_page, total)
+    return Page([rows[i] for i in ids if i in rows], page, per_page, total)
 
 
 def next_in_queue(name: str, after: Report) -> Report | None:
