@@ -71,6 +71,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     from webapp.notifications.views import bp as notifications_bp
     from webapp.opendata.views import bp as opendata_bp
     from webapp.points.admin_views import bp as points_admin_bp
+    from webapp.points.handover.views import bp as handover_bp
     from webapp.points.views import bp as points_bp
     from webapp.pwa.views import bp as pwa_bp
     from webapp.reports.poster_views import bp as posters_bp
@@ -94,6 +95,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
         monitoring_bp,
         points_bp,
         points_admin_bp,
+        handover_bp,
         analytics_bp,
         campaigns_bp,
         opendata_bp,

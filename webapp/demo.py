@@ -161,6 +161,8 @@ def _departments() -> dict[str, Department]:
             db.session.flush()
             for group in groups:
                 db.session.add(RoutingRule(group_code=group, district_code=DISTRICT, department_id=department.id))
+        if code in SERVICE_POINTS:  # its staff hand over store orders (/handover/)
+            department.service_point = True
         departments[code] = department
     db.session.flush()
     return departments
