@@ -13,7 +13,17 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from webapp import static_files
 from webapp.config import Config, instance_secret_key
 from webapp.db import db
-from webapp.extensions import babel, compress, csrf, htmx, limiter, login_manager, migrate, select_locale
+from webapp.extensions import (
+    babel,
+    compress,
+    csrf,
+    htmx,
+    limiter,
+    list_of,
+    login_manager,
+    migrate,
+    select_locale,
+)
 from webapp.rendering import static_url
 from webapp.routing import CONVERTERS
 
@@ -142,6 +152,7 @@ def _register_template_helpers(app: Flask) -> None:
     def report_shown_in_full(report: Any) -> bool:
         return shown_in_full(report, current_user)
 
+    app.jinja_env.filters["list_of"] = list_of
     app.jinja_env.globals.update(
         static_url=static_url,
         action_label=action_label,

@@ -175,6 +175,7 @@ def test_the_panel_speaks_the_staffs_language(app, world):
     client = as_user(app, world, SERVICE_POINT)
     page = text(client.get(f"/handover/?code={world['code']}"))
     assert "洗洁精" in page and "Dish soap" not in page
+    assert "兑换所用积分" in page and "已发放积分" not in page  # what the resident paid, not what was given
 
 
 def test_a_lookup_by_htmx_answers_with_the_order_only(app, world):
