@@ -13,7 +13,17 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from webapp import static_files
 from webapp.config import Config, instance_secret_key
 from webapp.db import db
-from webapp.extensions import babel, compress, csrf, htmx, limiter, login_manager, migrate, select_locale
+from webapp.extensions import (
+    babel,
+    compress,
+    csrf,
+    htmx,
+    limiter,
+    list_of,
+    login_manager,
+    migrate,
+    select_locale,
+)
 from webapp.rendering import static_url
 from webapp.routing import CONVERTERS
 
@@ -72,6 +82,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     from webapp.notifications.views import bp as notifications_bp
     from webapp.opendata.views import bp as opendata_bp
     from webapp.points.admin_views import bp as points_admin_bp
+    from webapp.points.handover.views import bp as handover_bp
     from webapp.points.views import bp as points_bp
     from webapp.pwa.views import bp as pwa_bp
     from webapp.reports.poster_views import bp as posters_bp
@@ -95,6 +106,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
         monitoring_bp,
         points_bp,
         points_admin_bp,
+        handover_bp,
         analytics_bp,
         campaigns_bp,
         opendata_bp,
@@ -142,6 +154,7 @@ def _register_template_helpers(app: Flask) -> None:
     def report_shown_in_full(report: Any) -> bool:
         return shown_in_full(report, current_user)
 
+    app.jinja_env.filters["list_of"] = list_of
     app.jinja_env.globals.update(
         static_url=static_url,
         action_label=action_label,
