@@ -35,17 +35,15 @@ def report_summary(report: Report) -> dict[str, Any]:
 
 
 def report_detail(report: Report) -> dict[str, Any]:
-    """The report as the API shows it to the current user (sensitive reports: see webapp/reports/privacy.py)."""
-    if not privacy.shown_in_full(report, current_user):
-        where = privacy.public_location(report.category_code, report.lat, report.lon, report.address)
-        return _report_fields(report, lat=where.lat, lon=where.lon, address="", description="", photos=[])
+    """The report as the API shows it to the current user (what may be seen: webapp/reports/privacy.py)."""
+    seen = privacy.view(report, current_user)
     photos = [
         url_for("reports.media_file", key=photo.display_key, _external=True)
         for photo in report.photos
-        if photo.kind == "before"
+        if photo.kind == "before" and seen.photos
     ]
     return _report_fields(
-        report, lat=report.lat, lon=report.lon, address=report.address, description=report.description, photos=photos
+        report, lat=seen.lat, lon=seen.lon, address=seen.address, description=seen.description, photos=photos, seen=seen
     )
 
 
@@ -69,7 +67,7 @@ def _report_fields(report: Report, **shown: Any) -> dict[str, Any]:
                 "from": event.from_status.value if event.from_status else None,
                 "to": event.to_status.value,
                 "by_role": event.actor_role,
-                "note": event.note,
+                "note": shown["seen"].note(event.note),
             }
             for event in report.events
         ],

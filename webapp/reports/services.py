@@ -369,6 +369,19 @@ def get_report(report_id: int) -> Report | None:
     return db.session.get(Report, report_id)
 
 
+def reports_of_photo(key: str) -> list[Report]:
+    """The reports a stored photo (display copy or thumbnail) belongs to; none for other images."""
+    return list(
+        db.session.scalars(
+            sa.select(Report)
+            .join(ReportPhoto, ReportPhoto.report_id == Report.id)
+            .where(sa.or_(ReportPhoto.display_key == key, ReportPhoto.thumb_key == key))
+            .distinct()
+            .limit(20)
+        )
+    )
+
+
 def page_context(report: Report, viewer: User | None) -> dict[str, object]:
     """What the public report page shows besides the report itself."""
     return {
