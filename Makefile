@@ -35,6 +35,11 @@ run: install
 	@echo "Citizen Grid is starting on http://$(HOST):$(PORT)  (Ctrl-C stops it)"
 	$(BIN)/flask --app webapp run --host $(HOST) --port $(PORT)
 
+# Production: gunicorn on webapp.wsgi (gunicorn.conf.py: HOST, PORT, WEB_CONCURRENCY). Refuses to start, naming
+# each variable, while a demo default is in force; see README, "Running in production".
+serve: install
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn --config gunicorn.conf.py
+
 test: install
 	@$(BIN)/python tests/browser.py --prepare
 	@if command -v node >/dev/null 2>&1; then node --test tests/js/; \

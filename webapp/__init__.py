@@ -40,6 +40,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
         instance_relative_config=True,
     )
     app.config.from_object(Config)
+    app.config.from_prefixed_env()  # FLASK_<NAME> sets any other setting
     if isinstance(config, dict):
         app.config.update(config)
     elif config is not None:
@@ -62,8 +63,8 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     from webapp.accounts.sms import make_sender
     from webapp.storage import make_storage
 
-    app.extensions["sms"] = make_sender(app.config["SMS_BACKEND"])
-    if app.config["SMS_BACKEND"] == "log" and not app.testing:
+    app.extensions["sms"] = make_sender(app.config["SMS_BACKEND"], app.config)
+    if app.config["SMS_BACKEND"] == "log" and not app.testing and not app.config["PRODUCTION"]:
         app.logger.warning("SMS_BACKEND=log: verification codes are only logged, not sent (development only)")
     app.extensions["storage"] = make_storage(app.config["STORAGE_BACKEND"], app.config["UPLOAD_DIR"])
 
@@ -131,8 +132,9 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
 def _fill_instance_defaults(app: Flask) -> None:
     """The embedded demo keeps its database, photos and secret key in the instance folder."""
     instance = Path(app.instance_path)
-    if not app.config.get("SECRET_KEY"):
+    if not app.config.get("SECRET_KEY") and not app.config["PRODUCTION"]:  # production refuses to start instead
         app.config["SECRET_KEY"] = instance_secret_key(app.instance_path)
+        app.config["SECRET_KEY_IS_DEMO"] = True
         if not app.testing:
             app.logger.warning("SECRET_KEY is not set: using the demo key in %s/secret_key", app.instance_path)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
@@ -166,6 +168,7 @@ def _register_template_helpers(app: Flask) -> None:
         locale = str(get_locale() or app.config["BABEL_DEFAULT_LOCALE"])
         user = current_user if current_user.is_authenticated else None
         return {
+            "demo_mode": not app.config["PRODUCTION"],
             "current_locale": locale,
             "html_lang": "en" if locale.startswith("en") else "zh-Hans",
             "large_text": user.large_text if user else request.cookies.get("large_text") == "on",

@@ -244,8 +244,8 @@ def _demo_campaign(admin: User) -> None:
     from datetime import timedelta
 
     from webapp.campaigns import services as campaign_pages
+    from webapp.localtime import local_date
     from webapp.points import campaigns
-    from webapp.points.awards import local_date
     from webapp.points.models import Campaign
 
     if db.session.scalar(sa.select(sa.func.count()).select_from(Campaign)):

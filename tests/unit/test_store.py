@@ -13,6 +13,7 @@ from flask_babel import gettext
 
 from tests.factories import make_user
 from tests.unit.cases import make_department, make_staff
+from webapp import localtime
 from webapp.accounts.models import Role, User
 from webapp.db import db, utcnow
 from webapp.errors import Forbidden, NotFound
@@ -31,7 +32,7 @@ from webapp.points.models import (
 )
 from webapp.points.store import InsufficientPoints, OutOfStock, StoreError
 
-LOCAL = awards.LOCAL
+LOCAL = localtime.zone()
 
 
 # --- Builders -------------------------------------------------------------------------------------------------
@@ -227,7 +228,7 @@ def test_the_largest_quantity_is_allowed(admin, resident):
 
 
 def test_an_item_outside_its_window_or_inactive_cannot_be_redeemed(admin, resident):
-    today = awards.local_date(utcnow())
+    today = localtime.local_date(utcnow())
     at_noon = datetime(today.year, today.month, today.day, 12, tzinfo=LOCAL)
     later = make_item(admin, price=1, stock=5, available_from=today + timedelta(days=1))
     over = make_item(admin, price=1, stock=5, available_until=today - timedelta(days=1))

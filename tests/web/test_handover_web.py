@@ -8,9 +8,10 @@ import sqlalchemy as sa
 
 from tests.factories import make_user
 from tests.helpers import HX, csrf_token, login, post, text
+from webapp import localtime
 from webapp.accounts.models import Department, Role
-from webapp.db import db, utcnow
-from webapp.points import awards, catalogue, fund, ledger, store
+from webapp.db import db
+from webapp.points import catalogue, fund, ledger, store
 from webapp.points.models import AccountKind, FundAudit, FundCharge, OrderStatus, StoreItem, StoreOrder, TransactionKind
 
 ANONYMOUS = "anonymous"
@@ -35,7 +36,7 @@ def world(app):  # type: ignore[no-untyped-def]
         admin = users["admin"]
         resident = make_user(Role.CITIZEN, phone="13811112222", name="王阿姨")
         line = fund.add_budget_line(
-            admin, name="2026 专项", source="财政专项", amount_fen=1_000_000, year=awards.local_date(utcnow()).year
+            admin, name="2026 专项", source="财政专项", amount_fen=1_000_000, year=localtime.today().year
         )
         item = catalogue.create_item(
             admin, catalogue.ItemData(name_zh="洗洁精", name_en="Dish soap", points_price=20, cost_fen=350)

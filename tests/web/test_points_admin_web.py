@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from tests.factories import jpeg_bytes, make_report, make_user
 from tests.helpers import HX, csrf_token, login, post, text
+from webapp import localtime
 from webapp.accounts.models import Department, Role
 from webapp.db import db, utcnow
 from webapp.points import awards, catalogue, fund, ledger, store
@@ -35,7 +36,7 @@ ROLES = [ANONYMOUS, "citizen", "volunteer", "reviewer", "department", SERVICE_PO
 
 
 def today():  # type: ignore[no-untyped-def]
-    return awards.local_date(utcnow())
+    return localtime.local_date(utcnow())
 
 
 @pytest.fixture
@@ -169,7 +170,7 @@ def test_a_post_without_csrf_token_is_refused(app, world):
 
 
 def rules_data(**overrides):  # type: ignore[no-untyped-def]
-    start = (utcnow() + timedelta(hours=2)).astimezone(awards.LOCAL)
+    start = (utcnow() + timedelta(hours=2)).astimezone(localtime.zone())
     data = {
         "report_points": "6",
         "safety_report_points": "12",
@@ -217,7 +218,7 @@ def test_publishing_rules_from_a_future_start(app, world):
 
 def test_a_rule_changed_mid_month_says_what_the_monthly_cap_counts(app, world):
     client = as_user(app, world, "admin")
-    today = awards.local_date(utcnow())
+    today = localtime.local_date(utcnow())
     next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
     mid = post(client, "/admin/points/rules", rules_data(effective_from=f"{next_month.isoformat()}T09:30"))
     assert mid.status_code == 303

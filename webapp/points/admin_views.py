@@ -9,7 +9,7 @@ audit log (``store.audit``).
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +34,7 @@ from wtforms.fields import DateTimeLocalField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, StopValidation, ValidationError
 
+from webapp import localtime
 from webapp.accounts.access import roles_required
 from webapp.accounts.models import Role
 from webapp.campaigns import prefill
@@ -57,7 +58,6 @@ from webapp.reports.models import Report
 from webapp.reports.services import PhotoError
 
 bp = Blueprint("points_admin", __name__, url_prefix="/admin/points")
-LOCAL = awards.LOCAL
 admins_only = roles_required(Role.ADMIN)
 
 # Where the fund's money comes from (fund.SOURCES keeps the values).
@@ -181,10 +181,6 @@ def _done(message: str, target: str) -> Response:
     return redirect(target, 303)
 
 
-def _today() -> date:
-    return awards.local_date(utcnow())
-
-
 def _in_years(day: date | datetime | None) -> bool:
     return day is None or YEARS[0] <= day.year <= YEARS[1]
 
@@ -243,7 +239,7 @@ def _money(label: Any, **kwargs: Any) -> StringField:
 @bp.get("/")
 @admins_only
 def index() -> Response:
-    today = _today()
+    today = localtime.today()
     all_campaigns = campaigns.all_campaigns()
     items = catalogue.all_items()
     return _render(
@@ -267,7 +263,7 @@ class RulesForm(FlaskForm):
     effective_from = DateTimeLocalField(
         _l("In force from (Beijing time)"),
         format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
-        tz=LOCAL,
+        tz=localtime.zone,
         validators=[Optional(), DateRange()],
         render_kw={"class": "pa-input"},
     )
@@ -353,7 +349,7 @@ def rules_page() -> Response:
     form.expiry_enabled.data = bool(current["expiry_enabled"])
     overrides = current["category_points"] or {}
     form.category_points.data = "\n".join(f"{code} {points}" for code, points in sorted(overrides.items()))
-    form.effective_from.data = utcnow().astimezone(LOCAL).replace(second=0, microsecond=0)
+    form.effective_from.data = utcnow().astimezone(localtime.zone()).replace(second=0, microsecond=0)
     return _rules_page(form)
 
 
@@ -379,7 +375,7 @@ def publish_rules() -> Response:
         "Version %(version)d of the rules is published. It applies from %(when)s; points already given keep "
         "the rules they were given under.",
         version=row.version,
-        when=row.effective_from.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M"),
+        when=row.effective_from.astimezone(localtime.zone()).strftime("%Y-%m-%d %H:%M"),
     )
     if rules.starts_mid_month(row.effective_from):
         message += " " + _(
@@ -424,7 +420,7 @@ class CampaignForm(FlaskForm):
 
 
 def _campaigns_page(form: CampaignForm, status: int = 200, hotspot: prefill.Prefill | None = None) -> Response:
-    today = _today()
+    today = localtime.today()
     rows = [(c, campaigns.status(c, today), awards.campaign_spent(c)) for c in campaigns.all_campaigns()]
     return _render(
         "points/admin/campaigns.html",
@@ -443,9 +439,9 @@ def _campaigns_page(form: CampaignForm, status: int = 200, hotspot: prefill.Pref
 @admins_only
 def campaigns_page() -> Response:
     form = CampaignForm()
-    form.starts_on.data = _today()
+    form.starts_on.data = localtime.today()
     # "From a hotspot": the dashboard links here with grid=…&category=…&start=…&end=… to fill the form in.
-    hotspot = prefill.from_hotspot(request.args, _today())
+    hotspot = prefill.from_hotspot(request.args, localtime.today())
     for name, value in hotspot.values.items():
         getattr(form, name).data = value
     return _campaigns_page(form, 400 if hotspot.problems else 200, hotspot)
@@ -697,7 +693,7 @@ def _parse_day(value: str | None, field: str) -> date | None:
 
 def _period(args: Any) -> tuple[date, date]:
     """The reconciliation period from the query string: whole local days, this month so far by default."""
-    today = _today()
+    today = localtime.today()
     start = _parse_day(args.get("start"), "start") or today.replace(day=1)
     end = _parse_day(args.get("end"), "end") or today
     if end < start:
@@ -708,7 +704,7 @@ def _period(args: Any) -> tuple[date, date]:
 
 
 def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    return datetime.combine(start, time(), LOCAL), datetime.combine(end + timedelta(days=1), time(), LOCAL)
+    return localtime.midnight(start), localtime.midnight(end + timedelta(days=1))
 
 
 def _audit_rows(page: int) -> tuple[list[tuple[FundAudit, dict[str, Any]]], bool]:
@@ -733,7 +729,7 @@ def _audit_rows(page: int) -> tuple[list[tuple[FundAudit, dict[str, Any]]], bool
 def _fund_page(line_form: BudgetLineForm | None = None, status: int = 200) -> Response:
     if line_form is None:
         line_form = BudgetLineForm(prefix="line", formdata=None)
-        line_form.year.data = _today().year
+        line_form.year.data = localtime.today().year
     period_error: str | None = None
     period_field: str | None = None
     report = None

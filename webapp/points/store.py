@@ -18,8 +18,8 @@ from flask_babel import gettext as _
 from webapp.accounts.models import Department, Role, User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError, Forbidden, NotFound
+from webapp.localtime import local_date
 from webapp.points import ledger
-from webapp.points.awards import local_date
 from webapp.points.models import (
     AccountKind,
     BudgetLine,
