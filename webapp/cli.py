@@ -166,8 +166,11 @@ def calendar_day_command(day, kind: str | None, name: str) -> None:  # type: ign
 @click.option("--name-en", default="", help="English name.")
 @click.option("--district", default="", help="6-digit district code (GB/T 2260).")
 @click.option("--fallback", is_flag=True, help="The district's fallback owner (兜底) for unrouted cases.")
+@click.option("--service-point", is_flag=True, help="Its staff hand over store orders (服务站, /handover/).")
 @with_appcontext
-def create_department_command(code: str, name: str, name_en: str, district: str, fallback: bool) -> None:
+def create_department_command(
+    code: str, name: str, name_en: str, district: str, fallback: bool, service_point: bool
+) -> None:
     """Create a department that handles cases."""
     if db.session.scalar(sa.select(Department).where(Department.code == code)) is not None:
         raise click.ClickException(f"a department with code {code!r} exists already")
@@ -176,10 +179,17 @@ def create_department_command(code: str, name: str, name_en: str, district: str,
     if fallback and not district:
         raise click.ClickException("a fallback department needs --district")
     db.session.add(
-        Department(code=code, name_zh=name, name_en=name_en, district_code=district, fallback_for_district=fallback)
+        Department(
+            code=code,
+            name_zh=name,
+            name_en=name_en,
+            district_code=district,
+            fallback_for_district=fallback,
+            service_point=service_point,
+        )
     )
     db.session.commit()
-    click.echo(f"Created department {code}.")
+    click.echo(f"Created department {code}{' (a service point)' if service_point else ''}.")
 
 
 @click.command("add-route")

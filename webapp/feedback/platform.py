@@ -18,13 +18,13 @@ import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import current_app, has_app_context
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from webapp.accounts.models import Role, User
 from webapp.accounts.services import InvalidPhone, normalise_phone
+from webapp.accounts.sms import notice_message, queue_sms
 from webapp.db import db, utcnow
 from webapp.errors import DomainError, Forbidden, InvalidFields
 from webapp.feedback.models import (
@@ -409,19 +409,5 @@ def _tell_sender(feedback: PlatformFeedback, action: Action, message: str) -> No
             text = str(notifications.MESSAGES[kind]) % {"ref": feedback.reference}
         if message:  # an SMS is short: the whole reply is on the status page
             text += " " + (message if len(message) <= 200 else message[:199] + "…")
-        send_sms(feedback.phone, "【全民网格】" + text)
-
-
-def send_sms(phone: str, text: str) -> bool:
-    """Send through the app's SmsSender; a failure is recorded for the monitoring page, never raised."""
-    if not has_app_context() or "sms" not in current_app.extensions:
-        return False
-    try:
-        current_app.extensions["sms"].send(phone, text)
-    except Exception as error:  # the reply is stored and visible on the status page whatever the SMS does
-        log.exception("could not send the feedback reply by SMS")
-        from webapp.monitoring import recorder
-
-        recorder.record_sms_failure(phone, error)
-        return False
-    return True
+        # Sent after commit; a failure is recorded for the monitoring page and the reply stays on the status page.
+        queue_sms(notice_message(feedback.phone, text))
