@@ -36,8 +36,8 @@ from webapp.feedback.models import (
 )
 from webapp.notifications import services as notifications
 from webapp.pagination import Page
+from webapp.photos import pipeline
 from webapp.points import awards
-from webapp.reports import media
 from webapp.storage import Storage, content_key, put_in_transaction
 
 log = logging.getLogger(__name__)
@@ -177,23 +177,23 @@ def _check(user: User | None, data: NewFeedback) -> tuple[FeedbackKind, ReplyCha
     return kind, channel, phone
 
 
-def _screenshot(data: bytes, *, max_bytes: int, max_pixels: int) -> media.ProcessedPhoto:
+def _screenshot(data: bytes, *, max_bytes: int, max_pixels: int) -> pipeline.ProcessedPhoto:
     try:
-        return media.process_photo(
+        return pipeline.process_photo(
             data,
             max_bytes=max_bytes,
             max_pixels=max_pixels,
             display_edge=SCREENSHOT_EDGE,
             thumb_edge=THUMB_EDGE,
         )
-    except media.PhotoRejected as rejected:
+    except pipeline.PhotoRejected as rejected:
         messages = {
             "too_large": _("The screenshot is too large: at most %(mb)d MB.", mb=max_bytes // 2**20),
             "too_many_pixels": _("The screenshot has too many pixels. Please send an ordinary screenshot."),
             "unsupported": _("The screenshot is not a supported picture. Please send a PNG, JPEG, WebP or HEIC image."),
         }
         message = messages.get(rejected.reason, _("The screenshot is empty or damaged. Please take it again."))
-        status, code = media.REJECTION_STATUS[rejected.reason]
+        status, code = pipeline.REJECTION_STATUS[rejected.reason]
         raise ScreenshotRejected(message, status=status, code=code) from rejected
 
 

@@ -17,9 +17,9 @@ from flask_babel import gettext as _
 from webapp.accounts.models import User
 from webapp.db import db
 from webapp.errors import DomainError, NotFound
+from webapp.photos import pipeline
 from webapp.points.models import StockMovement, StoreItem
 from webapp.points.store import audit
-from webapp.reports import media
 from webapp.reports.models import ReportPhoto
 from webapp.reports.services import PhotoError, register_public_files
 from webapp.storage import Storage, content_key, put_in_transaction
@@ -132,17 +132,17 @@ def _photo_is_referenced(key: str) -> bool:
         return bool(items or photos)
 
 
-def _process_photo(photo: bytes, *, max_bytes: int, max_pixels: int) -> media.ProcessedPhoto:
+def _process_photo(photo: bytes, *, max_bytes: int, max_pixels: int) -> pipeline.ProcessedPhoto:
     try:
-        return media.process_photo(photo, max_bytes=max_bytes, max_pixels=max_pixels)
-    except media.PhotoRejected as rejected:
+        return pipeline.process_photo(photo, max_bytes=max_bytes, max_pixels=max_pixels)
+    except pipeline.PhotoRejected as rejected:
         messages = {
             "too_large": _("The photo is too large: at most %(mb)d MB.", mb=max_bytes // 2**20),
             "too_many_pixels": _("The photo has too many pixels. Please send an ordinary camera photo."),
             "unsupported": _("The photo is not a supported picture. Please send a JPEG, PNG, WebP or HEIC photo."),
         }
         message = messages.get(rejected.reason, _("The photo is empty, damaged or incomplete. Please choose another."))
-        status, code = media.REJECTION_STATUS[rejected.reason]
+        status, code = pipeline.REJECTION_STATUS[rejected.reason]
         raise PhotoError(message, status=status, code=code) from rejected
 
 

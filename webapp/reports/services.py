@@ -22,7 +22,8 @@ from webapp.errors import DomainError, InvalidFields
 from webapp.geo.distance import bounding_box, haversine_m, valid_coordinates
 from webapp.geo.services import locate
 from webapp.pagination import Page
-from webapp.reports import media, posters, privacy, taxonomy
+from webapp.photos import pipeline
+from webapp.reports import posters, privacy, taxonomy
 from webapp.reports.models import (
     Category,
     Channel,
@@ -130,7 +131,7 @@ def _check_fields(data: NewReport, limits: PhotoLimits) -> Category:
     return category
 
 
-def _photo_error(number: int, rejected: media.PhotoRejected, limits: PhotoLimits) -> PhotoError:
+def _photo_error(number: int, rejected: pipeline.PhotoRejected, limits: PhotoLimits) -> PhotoError:
     if rejected.reason == "too_large":
         message = _("Photo %(n)d is too large: at most %(mb)d MB per photo.", n=number, mb=limits.max_bytes // 2**20)
     elif rejected.reason == "too_many_pixels":
@@ -145,7 +146,7 @@ def _photo_error(number: int, rejected: media.PhotoRejected, limits: PhotoLimits
         message = _("Photo %(n)d is an empty file.", n=number)
     else:
         message = _("Photo %(n)d is damaged or incomplete. Please take it again.", n=number)
-    status, code = media.REJECTION_STATUS[rejected.reason]
+    status, code = pipeline.REJECTION_STATUS[rejected.reason]
     return PhotoError(message, status=status, code=code)
 
 
@@ -276,13 +277,13 @@ def submit_report(
     return report, True
 
 
-def process_photos(photos: list[bytes], limits: PhotoLimits) -> list[media.ProcessedPhoto]:
+def process_photos(photos: list[bytes], limits: PhotoLimits) -> list[pipeline.ProcessedPhoto]:
     """Check and convert every photo before anything is written; the first bad one refuses the lot."""
-    processed: list[media.ProcessedPhoto] = []
+    processed: list[pipeline.ProcessedPhoto] = []
     for number, photo in enumerate(photos, start=1):
         try:
             processed.append(
-                media.process_photo(
+                pipeline.process_photo(
                     photo,
                     max_bytes=limits.max_bytes,
                     max_pixels=limits.max_pixels,
@@ -290,14 +291,14 @@ def process_photos(photos: list[bytes], limits: PhotoLimits) -> list[media.Proce
                     thumb_quality=THUMB_QUALITY,
                 )
             )
-        except media.PhotoRejected as rejected:
+        except pipeline.PhotoRejected as rejected:
             raise _photo_error(number, rejected, limits) from rejected
     return processed
 
 
 def attach_photos(
     report: Report,
-    processed: list[media.ProcessedPhoto],
+    processed: list[pipeline.ProcessedPhoto],
     *,
     kind: str,
     event: ReportEvent | None = None,
