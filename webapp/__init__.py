@@ -66,7 +66,9 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     app.extensions["sms"] = make_sender(app.config["SMS_BACKEND"], app.config)
     if app.config["SMS_BACKEND"] == "log" and not app.testing and not app.config["PRODUCTION"]:
         app.logger.warning("SMS_BACKEND=log: verification codes are only logged, not sent (development only)")
-    app.extensions["storage"] = make_storage(app.config["STORAGE_BACKEND"], app.config["UPLOAD_DIR"])
+    app.extensions["storage"] = make_storage(
+        app.config["STORAGE_BACKEND"], app.config["UPLOAD_DIR"], app.config
+    )
 
     from webapp import models  # noqa: F401  (every model registered before the first query)
     from webapp.accounts.views import bp as accounts_bp
@@ -178,14 +180,20 @@ def _register_template_helpers(app: Flask) -> None:
         }
 
 
-def _register_security_headers(app: Flask) -> None:
-    tile_origin = _origin(app.config.get("MAP_TILE_URL", ""))
-    img_src = "'self' data: blob:" + (f" {tile_origin}" if tile_origin else "")
-    policy = (
+def content_security_policy(config: Any, storage: Any) -> str:
+    tile_origin = _origin(config.get("MAP_TILE_URL", ""))
+    # Public photos may be redirected to the object store's presigned URLs (webapp.files).
+    photo_origin = storage.public_origin()
+    img_src = "'self' data: blob:" + "".join(f" {origin}" for origin in (tile_origin, photo_origin) if origin)
+    return (
         f"default-src 'self'; img-src {img_src}; style-src 'self'; script-src 'self'; "
         "connect-src 'self'; worker-src 'self'; manifest-src 'self'; frame-ancestors 'none'; "
         "base-uri 'self'; form-action 'self'; object-src 'none'"
     )
+
+
+def _register_security_headers(app: Flask) -> None:
+    policy = content_security_policy(app.config, app.extensions["storage"])
 
     @app.after_request
     def headers(response):  # type: ignore[no-untyped-def]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.helpers import login, post, text
@@ -99,3 +101,33 @@ def test_campaign_sentences_join_categories_as_the_language_does(app, client):
     client.set_cookie("lang", "en")
     en = text(client.get("/campaigns"))
     assert "、" not in en and " and " in en
+
+
+# --- 5. One badge for how serious a case is -----------------------------------------------------------------------
+
+
+BADGE = re.compile(r'<span class="status[^"]*">([^<]*)</span>')
+
+
+@pytest.fixture
+def urgent_case(app, staff):  # type: ignore[no-untyped-def]
+    from webapp.reports.models import Severity
+
+    with app.app_context():
+        case = make_case(status=ReportStatus.DISPATCHED, department_id=staff["department_id"], severity=Severity.URGENT)
+        case.emergency = True
+        db.session.commit()
+        return case.id
+
+
+def test_an_urgent_case_says_urgent_once_to_reviewers(client, staff, urgent_case):
+    login(client, staff["reviewer"])
+    for url in (f"/review/{urgent_case}", "/review/?queue=handling"):
+        badges = BADGE.findall(client.get(url).get_data(as_text=True))
+        assert badges.count("紧急") == 1, (url, badges)
+
+
+def test_an_urgent_case_says_urgent_once_to_the_department(client, staff, urgent_case):
+    login(client, staff["head"])
+    badges = BADGE.findall(client.get(f"/department/{urgent_case}").get_data(as_text=True))
+    assert badges.count("紧急") == 1, badges

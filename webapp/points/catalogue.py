@@ -20,7 +20,7 @@ from webapp.errors import DomainError, NotFound
 from webapp.photos import pipeline, references, rejections
 from webapp.points.models import StockMovement, StoreItem
 from webapp.points.store import audit
-from webapp.reports.services import PhotoError
+from webapp.reports.services import PhotoError, register_public_files
 from webapp.storage import Storage, content_key, put_in_transaction
 
 NAME_ZH_MAX = 60
@@ -147,6 +147,14 @@ def _apply(
     key = content_key(processed.display, ".jpg")
     item.photo_key = key
     return key, processed.display
+
+
+def is_item_photo(key: str) -> bool:
+    """Item photos are public (served by /media/<key> like the reports' public photos)."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(StoreItem).where(StoreItem.photo_key == key)) > 0
+
+
+register_public_files(is_item_photo)
 
 
 def _snapshot(item: StoreItem) -> dict[str, Any]:

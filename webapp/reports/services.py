@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -21,7 +23,7 @@ from webapp.geo.distance import bounding_box, haversine_m, valid_coordinates
 from webapp.geo.services import locate
 from webapp.pagination import Page
 from webapp.photos import pipeline, references, rejections
-from webapp.reports import posters, taxonomy
+from webapp.reports import posters, privacy, taxonomy
 from webapp.reports.models import (
     Category,
     Channel,
@@ -143,6 +145,39 @@ def _existing_for_replay(reporter: User, data: NewReport, fingerprint: str) -> R
     if existing.reporter_id != reporter.id or existing.payload_hash != fingerprint:
         raise IdempotencyConflict(field="client_id")
     return existing
+
+
+# Other packages whose public files are served by /media/<key> (the store's item photos) register a check here.
+_public_file_checks: list[Callable[[str], bool]] = []
+
+
+def register_public_files(check: Callable[[str], bool]) -> None:
+    """``check(key)`` says whether ``key`` is a file of that package that anyone may see."""
+    if check not in _public_file_checks:
+        _public_file_checks.append(check)
+
+
+def photo_access(key: str, viewer: Any) -> str | None:
+    """How ``viewer`` may get the stored file ``key``: ``"public"`` (anyone; may be cached and redirected to the
+    object store), ``"private"`` (this viewer only: streamed through the app) or None (not at all: 404).
+
+    A file of a report follows ``privacy``; the same content-addressed file may belong to several reports, and the
+    most open of them decides. Files that belong to nothing are not served."""
+    reports = db.session.scalars(
+        sa.select(Report)
+        .join(ReportPhoto, ReportPhoto.report_id == Report.id)
+        .where(sa.or_(ReportPhoto.display_key == key, ReportPhoto.thumb_key == key))
+        .distinct()
+    ).all()
+    if reports:
+        if any(privacy.photos_public(report) for report in reports):
+            return "public"
+        if any(privacy.shown_in_full(report, viewer) for report in reports):
+            return "private"
+        return None
+    if any(check(key) for check in _public_file_checks):
+        return "public"
+    return None
 
 
 def submit_report(
