@@ -10,7 +10,7 @@ from flask_babel import get_locale
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webapp import static_files
+from webapp import localtime, static_files
 from webapp.config import Config, instance_secret_key
 from webapp.db import db
 from webapp.extensions import (
@@ -163,6 +163,7 @@ def _register_template_helpers(app: Flask) -> None:
         return shown_in_full(report, current_user)
 
     app.jinja_env.filters["list_of"] = list_of
+    app.jinja_env.filters["minutes"] = localtime.minutes
     app.jinja_env.globals.update(
         static_url=static_url,
         action_label=action_label,

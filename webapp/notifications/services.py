@@ -38,6 +38,10 @@ MESSAGES: dict[str, Any] = {
     "returned": _l("Case #%(id)s was returned by the department; please decide who handles it."),
     "points_expiring": _l("%(points)s of your points expire on %(date)s. Use them in the points store before then."),
     "points_awarded": _l("You earned %(points)s points: %(what)s."),
+    "daily_cap": _l(
+        "Your report #%(id)s was opened, but today's report points have reached the limit (%(cap)s valid reports a "
+        "day earn points). Reports tomorrow earn points again."
+    ),
     "feedback_reply": _l("There is a reply to your feedback %(ref)s."),
     "feedback_adopted": _l("Your feedback %(ref)s was adopted. Thank you!"),
 }

@@ -176,6 +176,8 @@ def award_report(report: Report, *, at: datetime | None = None) -> list[LedgerTr
         counts_toward_daily=True,
     )
     if main is None:
+        if base > 0 and daily_cap_reached(report.reporter, at=at, current=current) is not None:
+            _tell_daily_cap(report, current["daily_report_cap"])
         return paid
     paid.append(main)
     campaign = active_campaign(report, at)
@@ -197,6 +199,23 @@ def award_report(report: Report, *, at: datetime | None = None) -> list[LedgerTr
         if extra is not None:
             paid.append(extra)
     return paid
+
+
+def daily_cap_reached(user: User, *, at: datetime | None = None, current: rules.Rules | None = None) -> int | None:
+    """The daily cap (valid reports a day that earn points) when ``user``'s reports of that local day have reached
+    it; None while reports still earn points."""
+    at = at or utcnow()
+    current = current or rules.effective(at)
+    start, end = day_bounds(local_date(at))
+    cap = int(current["daily_report_cap"])
+    return cap if _count_awards(ledger.account_for(user), start, end, REPORT_REASONS) >= cap else None
+
+
+def _tell_daily_cap(report: Report, cap: int) -> None:
+    """The report was opened but earned nothing: say why, once per report."""
+    from webapp.notifications import services as notifications
+
+    notifications.notify([report.reporter], "daily_cap", report, cap=cap)
 
 
 def award_later_reporter(duplicate: Report, *, at: datetime | None = None) -> LedgerTransaction | None:
