@@ -10,7 +10,7 @@ from flask_babel import get_locale
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webapp import static_files
+from webapp import localtime, static_files
 from webapp.config import Config, instance_secret_key
 from webapp.db import db
 from webapp.extensions import (
@@ -66,7 +66,9 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     app.extensions["sms"] = make_sender(app.config["SMS_BACKEND"], app.config)
     if app.config["SMS_BACKEND"] == "log" and not app.testing and not app.config["PRODUCTION"]:
         app.logger.warning("SMS_BACKEND=log: verification codes are only logged, not sent (development only)")
-    app.extensions["storage"] = make_storage(app.config["STORAGE_BACKEND"], app.config["UPLOAD_DIR"])
+    app.extensions["storage"] = make_storage(
+        app.config["STORAGE_BACKEND"], app.config["UPLOAD_DIR"], app.config
+    )
 
     from webapp import models  # noqa: F401  (every model registered before the first query)
     from webapp.accounts.views import bp as accounts_bp
@@ -113,6 +115,12 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     ):
         app.register_blueprint(blueprint)
     emergency.connect()
+    # Case events (webapp/review/signals.py): notifications first, then points, as the workflow called them before.
+    from webapp.notifications import services as notifications
+    from webapp.points import awards
+
+    notifications.connect()
+    awards.connect()
     from webapp.analytics import rollup
 
     rollup.install()  # the daily roll-up follows every committed change to reports
@@ -147,24 +155,21 @@ def _fill_instance_defaults(app: Flask) -> None:
 def _register_template_helpers(app: Flask) -> None:
     from webapp.feedback.services import can_rate, rating_of
     from webapp.notifications.services import unread_count
-    from webapp.reports.privacy import shown_in_full, view
+    from webapp.reports.privacy import view
     from webapp.review.emergency import unacknowledged
     from webapp.review.workflow import action_label
-
-    def report_shown_in_full(report: Any) -> bool:
-        return shown_in_full(report, current_user)
 
     def report_view(report: Any) -> Any:
         """What the current viewer may see of a report (webapp.reports.privacy)."""
         return view(report, current_user)
 
     app.jinja_env.filters["list_of"] = list_of
+    app.jinja_env.filters["minutes"] = localtime.minutes
     app.jinja_env.globals.update(
         static_url=static_url,
         action_label=action_label,
         can_rate=can_rate,
         rating_of=rating_of,
-        shown_in_full=report_shown_in_full,
         report_view=report_view,
     )
 
@@ -183,14 +188,20 @@ def _register_template_helpers(app: Flask) -> None:
         }
 
 
-def _register_security_headers(app: Flask) -> None:
-    tile_origin = _origin(app.config.get("MAP_TILE_URL", ""))
-    img_src = "'self' data: blob:" + (f" {tile_origin}" if tile_origin else "")
-    policy = (
+def content_security_policy(config: Any, storage: Any) -> str:
+    tile_origin = _origin(config.get("MAP_TILE_URL", ""))
+    # Public photos may be redirected to the object store's presigned URLs (webapp.files).
+    photo_origin = storage.public_origin()
+    img_src = "'self' data: blob:" + "".join(f" {origin}" for origin in (tile_origin, photo_origin) if origin)
+    return (
         f"default-src 'self'; img-src {img_src}; style-src 'self'; script-src 'self'; "
         "connect-src 'self'; worker-src 'self'; manifest-src 'self'; frame-ancestors 'none'; "
         "base-uri 'self'; form-action 'self'; object-src 'none'"
     )
+
+
+def _register_security_headers(app: Flask) -> None:
+    policy = content_security_policy(app.config, app.extensions["storage"])
 
     @app.after_request
     def headers(response):  # type: ignore[no-untyped-def]

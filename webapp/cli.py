@@ -39,6 +39,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(import_grids_command)
     app.cli.add_command(create_api_key_command)
     app.cli.add_command(revoke_api_key_command)
+    app.cli.add_command(storage_migrate_command)
 
 
 @click.command("upgrade")
@@ -302,3 +303,31 @@ def revoke_api_key_command(name: str) -> None:
         raise click.ClickException(str(error.message)) from None
     db.session.commit()
     click.echo(f"Revoked the Open311 API key of {api_key.name!r}.")
+
+
+@click.command("storage-migrate")
+@with_appcontext
+@click.option("--to", "to", required=True, type=click.Choice(["s3", "local"]), help="The backend to copy into.")
+def storage_migrate_command(to: str) -> None:
+    """Copy every stored file from the local store (UPLOAD_DIR) to the S3 bucket (S3_* settings), or back with
+    --to local. Each copy is verified by its SHA-256; running it again skips what is already copied, so an
+    interrupted run resumes. Switch STORAGE_BACKEND afterwards."""
+    from webapp.storage import copy_objects, make_storage
+
+    config = current_app.config
+    try:
+        local = make_storage("local", config["UPLOAD_DIR"])
+        s3 = make_storage("s3", config["UPLOAD_DIR"], config)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    source, target = (local, s3) if to == "s3" else (s3, local)
+    click.echo(f"Copying {source!r} to {target!r}")
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        counts = copy_objects(source, target, progress=click.echo)
+    except (BotoCoreError, ClientError) as error:
+        raise click.ClickException(f"the object store answered: {error}") from None
+    click.echo(f"Done: {counts['copied']} copied, {counts['skipped']} already there, {counts['failed']} failed.")
+    if counts["failed"]:
+        raise click.ClickException(f"{counts['failed']} files could not be copied and verified; see above")

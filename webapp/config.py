@@ -63,10 +63,19 @@ class Config:
     # behind a proxy every per-address rate limit is shared by the whole city.
     TRUSTED_PROXIES = _env_int("TRUSTED_PROXIES", 0)
 
-    # Photos and other uploads. STORAGE_BACKEND "local" keeps files under UPLOAD_DIR; an object-storage
-    # backend plugs in through webapp.storage.
+    # Photos and other uploads (webapp.storage). STORAGE_BACKEND "local" keeps files under UPLOAD_DIR; "s3" in a
+    # bucket of an S3-compatible object store (MinIO, Aliyun OSS, Tencent COS, Huawei OBS, AWS).
     STORAGE_BACKEND = os.environ.get("STORAGE_BACKEND", "local")
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR")
+    S3_BUCKET = os.environ.get("S3_BUCKET", "")
+    S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL") or None  # None: AWS itself
+    S3_REGION = os.environ.get("S3_REGION") or None
+    AWS_ACCESS_KEY_ID = os.environ.get("AWS_ACCESS_KEY_ID") or None  # None: boto3's usual credential chain
+    AWS_SECRET_ACCESS_KEY = os.environ.get("AWS_SECRET_ACCESS_KEY") or None
+    # "path" (endpoint/bucket/key) for MinIO; "virtual" (bucket.endpoint/key) for Aliyun OSS and Tencent COS.
+    S3_ADDRESSING_STYLE = os.environ.get("S3_ADDRESSING_STYLE", "path")
+    # How long a presigned photo URL lives (at most 7 days with SigV4); the same URL is reused for a seventh of it.
+    S3_URL_EXPIRES = _env_int("S3_URL_EXPIRES", 7 * 24 * 3600)
 
     # Upload limits: the request as a whole, each photo, and the decoded pixel count.
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 32 * 1024 * 1024)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.helpers import login, post, text
@@ -99,3 +101,82 @@ def test_campaign_sentences_join_categories_as_the_language_does(app, client):
     client.set_cookie("lang", "en")
     en = text(client.get("/campaigns"))
     assert "、" not in en and " and " in en
+
+
+# --- 5. One badge for how serious a case is -----------------------------------------------------------------------
+
+
+BADGE = re.compile(r'<span class="status[^"]*">([^<]*)</span>')
+
+
+@pytest.fixture
+def urgent_case(app, staff):  # type: ignore[no-untyped-def]
+    from webapp.reports.models import Severity
+
+    with app.app_context():
+        case = make_case(status=ReportStatus.DISPATCHED, department_id=staff["department_id"], severity=Severity.URGENT)
+        case.emergency = True
+        db.session.commit()
+        return case.id
+
+
+def test_an_urgent_case_says_urgent_once_to_reviewers(client, staff, urgent_case):
+    login(client, staff["reviewer"])
+    for url in (f"/review/{urgent_case}", "/review/?queue=handling"):
+        badges = BADGE.findall(client.get(url).get_data(as_text=True))
+        assert badges.count("紧急") == 1, (url, badges)
+
+
+def test_an_urgent_case_says_urgent_once_to_the_department(client, staff, urgent_case):
+    login(client, staff["head"])
+    badges = BADGE.findall(client.get(f"/department/{urgent_case}").get_data(as_text=True))
+    assert badges.count("紧急") == 1, badges
+
+
+# --- 7. Deadlines to the minute, and what happens once one has passed ----------------------------------------------
+
+
+def test_an_overdue_case_says_so_and_no_time_has_seconds(app, client, staff):
+    from datetime import timedelta
+
+    from webapp.db import utcnow
+
+    with app.app_context():
+        now = utcnow()
+        late = make_case(
+            status=ReportStatus.IN_PROGRESS,
+            department_id=staff["department_id"],
+            due_at=now - timedelta(days=2),
+            escalated_at=now - timedelta(days=1),
+        )
+        waiting = make_case(status=ReportStatus.DISPATCHED, due_at=now + timedelta(days=1))
+        db.session.commit()
+        late_id, waiting_id = late.id, waiting.id
+    page = text(client.get(f"/reports/{late_id}"))
+    assert "已超期，已督办" in page and "预计在" not in page
+    assert not re.search(r"\d:\d\d:\d\d", page)  # no seconds
+    upcoming = text(client.get(f"/reports/{waiting_id}"))
+    assert "预计在" in upcoming and "已超期" not in upcoming
+    assert re.search(r"预计在 \d{4}年\d{1,2}月\d{1,2}日 \d{1,2}:\d\d 前处理完", upcoming)
+
+
+# --- 8. The daily cap says so -------------------------------------------------------------------------------------
+
+
+def test_the_points_page_says_when_todays_report_points_are_used_up(app, client):
+    from tests.factories import make_user
+    from webapp.db import utcnow
+    from webapp.points import awards, rules
+
+    with app.app_context():
+        admin = make_user(Role.ADMIN)
+        resident = make_user(Role.CITIZEN)
+        rules.publish({"daily_report_cap": 1}, effective_from=utcnow(), admin=admin)
+        db.session.commit()
+    login(client, resident)
+    assert "今日上报积分已达上限" not in text(client.get("/points"))
+    with app.app_context():
+        awards.award_report(make_case(db.session.get(type(resident), resident.id)))
+        db.session.commit()
+    page = text(client.get("/points"))
+    assert "今日上报积分已达上限" in page

@@ -219,7 +219,10 @@ def fix() -> Response:
     categories = [
         c for g in taxonomy.groups() for c in g.categories if c.active and c.volunteer_ok and not c.safety_critical
     ]
-    values = {key: request.form.get(key, "") for key in ("category", "lat", "lon", "address", "description", "note")}
+    values = {
+        key: request.form.get(key, "")
+        for key in ("category", "lat", "lon", "location_source", "address", "description", "note")
+    }
     errors: dict[str, str] = {}
     status = 200
     if request.method == "POST":

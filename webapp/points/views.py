@@ -101,6 +101,7 @@ def index() -> Response:
             "points/_index.html",
             balance=ledger.balance_of(current_user),
             expiring=awards.expiring_soon(current_user),
+            daily_cap=awards.daily_cap_reached(current_user),
             history=ledger.history(current_user, limit=HISTORY_SHOWN),
             history_limit=HISTORY_SHOWN,
         )

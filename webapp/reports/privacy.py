@@ -18,6 +18,8 @@ The rule
 * Safety-critical categories (gas leaks, open manholes …) are *not* sensitive unless listed: their exact place is
   in public space and warns people away from a hazard.
 * Nothing about the reporter is published: no name (unless they chose to show it), phone, account or device.
+* Photos get a URL that works without the app (presigned, a year-long public cache) only when
+  ``photos_public``; everyone else's view of a photo is streamed through the app after ``photo_access``.
 """
 
 from __future__ import annotations
@@ -191,9 +193,15 @@ def shown_in_full(report: Any, viewer: Any) -> bool:
     return view(report, viewer).full
 
 
+def photos_public(report: Any) -> bool:
+    """Whether a report's photos may get a URL that works without the app (a presigned object-store URL, a
+    year-long public cache): the public sees the report in full."""
+    return is_published(report.category_code, report.status)
+
+
 def photo_access(report: Any, viewer: Any) -> str | None:
     """How ``/media/`` may serve a photo of ``report`` to ``viewer``: "public" (any cache), "private" (this
     viewer only, never a shared cache) or None (not at all)."""
-    if view(report, None).full:
+    if photos_public(report):
         return "public"
     return "private" if is_privileged(report, viewer) else None

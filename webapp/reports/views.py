@@ -20,8 +20,9 @@ from flask_login import current_user, login_required
 from webapp.db import db
 from webapp.errors import DomainError
 from webapp.extensions import limiter
+from webapp.files import file_response
 from webapp.rendering import is_fragment_request, page_or_fragment
-from webapp.reports import posters, privacy, services, taxonomy
+from webapp.reports import posters, services, taxonomy
 from webapp.reports.intake import submission_rate_key, submit_from_request
 from webapp.reports.models import Channel
 from webapp.reports.status import ReportStatus
@@ -203,29 +204,9 @@ def mine() -> Response:
 
 @bp.get("/media/<path:key>")
 def media_file(key: str) -> Response:
-    """Stored photos. A report's photos are served as webapp/reports/privacy.py allows: public ones to anyone
-    (shared caches may keep them for a day), the others only to the reporter and staff, ``private`` and never
-    kept by a shared cache. Other images (store items) never change under their content-hash key."""
-    storage = current_app.extensions["storage"]
-    if not key.endswith(".jpg") or not storage.exists(key):
-        abort(404)
-    viewer = current_user if current_user.is_authenticated else None
-    reports = services.reports_of_photo(key)
-    # The same picture sent twice is stored once: the most open of its reports decides.
-    found = {privacy.photo_access(report, viewer) for report in reports}
-    access = "immutable" if not reports else next((a for a in ("public", "private") if a in found), None)
+    """Stored photos, for whoever may see them (``services.photo_access``): public ones may be redirected to the
+    object store and cached for a year (keys are content hashes); the others are streamed, privately cached."""
+    access = services.photo_access(key, current_user) if key.endswith(".jpg") else None
     if access is None:
-        abort(404)  # as if it did not exist: the link alone gives nothing away
-    response = make_response(storage.open(key))
-    response.headers["Content-Type"] = "image/jpeg"
-    response.headers["Cache-Control"] = CACHE_CONTROL[access]
-    if access == "private":
-        response.vary.add("Cookie")
-    return response
-
-
-CACHE_CONTROL = {
-    "immutable": "public, max-age=31536000, immutable",
-    "public": "public, max-age=86400",
-    "private": "private, max-age=3600",
-}
+        abort(404)
+    return file_response(key, public=access == "public")
