@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from tests.factories import jpeg_bytes, make_user, new_report_data
 from tests.unit.cases import GAS_LEAK, LITTER, RUBBISH, STREET_LIGHT, make_case, make_department, make_grid, make_staff
+from webapp import localtime
 from webapp.accounts.models import Role, User
 from webapp.db import db, utcnow
 from webapp.feedback import services as feedback
@@ -43,7 +44,7 @@ from webapp.reports.status import ReportStatus
 from webapp.review import services as review
 
 S = ReportStatus
-LOCAL = awards.LOCAL
+LOCAL = localtime.zone()
 MANHOLE = "01002"  # 污水井盖: safety-critical
 
 
@@ -53,7 +54,7 @@ def local(year: int, month: int, day: int, hour: int = 12, minute: int = 0) -> d
 
 def future_month(months_ahead: int = 2) -> date:
     """The first day of a month far enough ahead that rules may still be published for it."""
-    today = awards.local_date(utcnow())
+    today = localtime.local_date(utcnow())
     index = today.year * 12 + today.month - 1 + months_ahead
     return date(index // 12, index % 12 + 1, 1)
 
@@ -174,7 +175,7 @@ def test_opening_a_case_pays_its_reporter_the_base_for_the_category(reviewer, de
         (AccountKind.RESIDENT, 5),
     ]
     resident_entry = next(e for e in award.entries if e.amount > 0)
-    assert resident_entry.expires_on == date(awards.local_date(award.created_at).year + 1, 12, 31)
+    assert resident_entry.expires_on == date(localtime.local_date(award.created_at).year + 1, 12, 31)
     assert ledger.balance_of(reporter) == 5
 
 
@@ -793,3 +794,23 @@ def _take(queue: deque[list], amount: int, *, only_expiring_before: date | None 
         credit[0] -= taken
         amount -= taken
     assert amount == 0
+
+
+def test_a_report_over_the_daily_cap_is_told_why_it_earned_nothing(ctx, admin):
+    from webapp.notifications import services as notifications
+    from webapp.notifications.models import Notification
+
+    month = future_month()
+    rules.publish(
+        {"daily_report_cap": 1}, effective_from=datetime(month.year, month.month, 1, tzinfo=LOCAL), admin=admin
+    )
+    reporter = make_user()
+    first = opened(reporter, local(month.year, month.month, 3, 9))
+    assert awards.daily_cap_reached(reporter, at=local(month.year, month.month, 3, 10)) == 1
+    assert awards.daily_cap_reached(reporter, at=local(month.year, month.month, 4, 10)) is None
+    second = opened(reporter, local(month.year, month.month, 3, 11))
+    told = db.session.scalars(
+        sa.select(Notification).where(Notification.user_id == reporter.id, Notification.kind == "daily_cap")
+    ).all()
+    assert [n.report_id for n in told] == [second.id] and first.id != second.id
+    assert "1" in notifications.text(told[0])

@@ -13,11 +13,11 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, has_app_context
 from flask_babel import force_locale, get_locale
 from flask_babel import lazy_gettext as _l
 
 from webapp.accounts.models import Role, User
+from webapp.accounts.sms import notice_message, queue_sms
 from webapp.db import db, utcnow
 from webapp.notifications.models import Notification
 from webapp.reports.models import Report, ReportEvent, ReportFollower
@@ -37,6 +37,10 @@ MESSAGES: dict[str, Any] = {
     "returned": _l("Case #%(id)s was returned by the department; please decide who handles it."),
     "points_expiring": _l("%(points)s of your points expire on %(date)s. Use them in the points store before then."),
     "points_awarded": _l("You earned %(points)s points: %(what)s."),
+    "daily_cap": _l(
+        "Your report #%(id)s was opened, but today's report points have reached the limit (%(cap)s valid reports a "
+        "day earn points). Reports tomorrow earn points again."
+    ),
     "feedback_reply": _l("There is a reply to your feedback %(ref)s."),
     "feedback_adopted": _l("Your feedback %(ref)s was adopted. Thank you!"),
     "activity_reminder": _l("Reminder: “%(title)s” starts tomorrow, %(when)s, at %(place)s."),
@@ -72,15 +76,9 @@ def notify(
 
 
 def _send_sms(user: User, notification: Notification) -> None:
-    if not has_app_context() or "sms" not in current_app.extensions:
-        return
-    try:
-        current_app.extensions["sms"].send(user.phone, "【全民网格】" + text(notification, english=False))
-    except Exception as error:  # a failed SMS must not undo the case's change; the in-app message remains
-        log.exception("could not send an SMS notification to user %s", user.id)
-        from webapp.monitoring import recorder
-
-        recorder.record_sms_failure(user.phone, error)
+    """Queued: sent after the change that caused it commits; a failed SMS never undoes it (the in-app message
+    remains)."""
+    queue_sms(notice_message(user.phone, text(notification, english=False)))
 
 
 def status_changed(report: Report, event: ReportEvent) -> None:

@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from webapp.accounts.models import User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
-from webapp.points.awards import local_date
+from webapp.localtime import local_date
 from webapp.points.models import Campaign
 from webapp.points.store import audit
 from webapp.reports import taxonomy

@@ -207,6 +207,11 @@ class Report(db.Model):
         return self.lat is not None and self.lon is not None
 
     @property
+    def is_overdue(self) -> bool:
+        """An open case past its handling deadline."""
+        return self.due_at is not None and self.status.is_open and self.due_at < utcnow()
+
+    @property
     def before_photos(self) -> list[ReportPhoto]:
         return [photo for photo in self.photos if photo.kind == "before"]
 
