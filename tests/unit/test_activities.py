@@ -153,6 +153,7 @@ def test_reminders_the_day_before_once_with_sms_if_opted_in(app):
     app.extensions["sms"].sent.clear()
     assert services.send_reminders(now=now) == 2
     assert services.send_reminders(now=now) == 0
+    db.session.commit()  # text messages leave only after the commit
     kinds = db.session.scalars(sa.select(Notification.kind)).all()
     assert kinds.count("activity_reminder") == 2
     sent = app.extensions["sms"].sent

@@ -10,11 +10,12 @@ import sqlalchemy as sa
 from flask_babel import force_locale
 
 from tests.factories import make_report, make_user
+from webapp import localtime
 from webapp.accounts.models import Role
 from webapp.activities import certificates, checkin, services
 from webapp.activities.models import ActivityKind, Certificate
 from webapp.db import db, utcnow
-from webapp.points import awards, honour
+from webapp.points import awards
 from webapp.reports.status import ReportStatus
 
 
@@ -25,8 +26,8 @@ def _english(ctx):  # type: ignore[no-untyped-def]
         yield
 
 
-def this_year() -> honour.Period:
-    return honour.current_period(honour.PeriodKind.YEAR)
+def this_year() -> localtime.Period:
+    return localtime.current_period(localtime.PeriodKind.YEAR)
 
 
 def test_figures_count_what_the_resident_did_and_stay_frozen():

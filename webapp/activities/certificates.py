@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
+from webapp import localtime
 from webapp.accounts.models import User
 from webapp.activities.models import Certificate, Checkin
 from webapp.activities.services import ActivityError
@@ -77,7 +78,7 @@ class Figures:
         }
 
 
-def figures(user: User, period: honour.Period) -> Figures:
+def figures(user: User, period: localtime.Period) -> Figures:
     start, end = period.start, period.end
     reports_accepted = db.session.scalar(
         sa.select(sa.func.count()).where(
@@ -113,7 +114,7 @@ def figures(user: User, period: honour.Period) -> Figures:
         )
     )
     places = []
-    months = [period] if period.kind is honour.PeriodKind.MONTH else _months_of(period)
+    months = [period] if period.kind is localtime.PeriodKind.MONTH else _months_of(period)
     for month in months:
         if not month.has_started():
             continue
@@ -125,8 +126,8 @@ def figures(user: User, period: honour.Period) -> Figures:
     )
 
 
-def _months_of(period: honour.Period) -> list[honour.Period]:
-    month = honour.Period(honour.PeriodKind.MONTH, period.first_day.year, period.first_day.month)
+def _months_of(period: localtime.Period) -> list[localtime.Period]:
+    month = localtime.Period(localtime.PeriodKind.MONTH, period.first_day.year, period.first_day.month)
     months = []
     while month.start < period.end:
         months.append(month)
@@ -134,7 +135,7 @@ def _months_of(period: honour.Period) -> list[honour.Period]:
     return months
 
 
-def issue(user: User, period: honour.Period, *, name: str, now: datetime | None = None) -> Certificate:
+def issue(user: User, period: localtime.Period, *, name: str, now: datetime | None = None) -> Certificate:
     now = now or utcnow()
     name = name.strip()
     if _CONTROL.search(name):

@@ -9,8 +9,9 @@ from wtforms.fields import DateTimeLocalField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
+from webapp import localtime
 from webapp.activities.models import KIND_LABELS, ActivityKind
-from webapp.activities.services import ADDRESS_MAX, CAPACITY_MAX, DESCRIPTION_MAX, LOCAL, TITLE_MAX
+from webapp.activities.services import ADDRESS_MAX, CAPACITY_MAX, DESCRIPTION_MAX, TITLE_MAX
 
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
 WHOLE = _l("Please enter a whole number.")
@@ -20,7 +21,7 @@ def _when(label: object, required: bool) -> DateTimeLocalField:
     return DateTimeLocalField(
         label,
         format=DATETIME_FORMATS,
-        tz=LOCAL,
+        tz=localtime.zone,
         validators=[InputRequired(message=_l("Please give a date and time."))] if required else [Optional()],
     )
 

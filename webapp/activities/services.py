@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -23,9 +22,9 @@ from webapp.errors import DomainError, InvalidFields
 from webapp.geo.distance import valid_coordinates
 from webapp.geo.models import Grid
 from webapp.geo.services import locate
+from webapp.localtime import local_date, midnight, zone
 from webapp.points import rules
 
-LOCAL = ZoneInfo("Asia/Shanghai")
 TITLE_MAX = 80
 ADDRESS_MAX = 200
 DESCRIPTION_MAX = 4000
@@ -259,7 +258,8 @@ def get(activity_id: int) -> Activity | None:
 
 
 def local(moment: datetime) -> datetime:
-    return moment.astimezone(LOCAL)
+    """The moment in the city's time zone (webapp/localtime.py)."""
+    return moment.astimezone(zone())
 
 
 def week_start(day: date) -> date:
@@ -309,7 +309,7 @@ def listing(
 def week(day: date, **filters: Any) -> list[tuple[date, list[Activity]]]:
     """The seven days of the week containing ``day`` (Monday first) with the activities starting on each."""
     monday = week_start(day)
-    start = datetime(monday.year, monday.month, monday.day, tzinfo=LOCAL)
+    start = midnight(monday)
     found = listing(start=start, end=start + timedelta(days=7), **filters)
     days = [monday + timedelta(days=n) for n in range(7)]
     return [(d, [a for a in found if local(a.starts_at).date() == d]) for d in days]
@@ -535,8 +535,7 @@ def send_reminders(*, now: datetime | None = None) -> int:
     """Remind everyone with a place of the activities that start tomorrow (local time): a notification, and an
     SMS to those who asked for text messages. Each sign-up is reminded once, so running this often is safe."""
     now = now or utcnow()
-    tomorrow = local(now).date() + timedelta(days=1)
-    start = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=LOCAL)
+    start = midnight(local_date(now) + timedelta(days=1))
     due = db.session.scalars(
         sa.select(Signup)
         .join(Activity, Activity.id == Signup.activity_id)

@@ -18,13 +18,13 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
+from webapp import localtime
 from webapp.activities import certificates, checkin, services
 from webapp.activities.forms import ActivityForm, CertificateForm, CheckinForm, OrganiserCheckForm, SignupForm
 from webapp.activities.models import KIND_LABELS, Activity, ActivityKind, SignupStatus
 from webapp.db import db, utcnow
 from webapp.errors import DomainError, Forbidden, NotFound
 from webapp.extensions import limiter
-from webapp.points import honour
 from webapp.rendering import is_fragment_request, page_or_fragment
 from webapp.reports import posters
 
@@ -82,7 +82,7 @@ def personal_code_card(user: Any) -> dict[str, str]:
 
 
 @bp.app_template_filter("localtime")
-def localtime(moment: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
+def local_time_filter(moment: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return services.local(moment).strftime(fmt)
 
 
@@ -101,11 +101,11 @@ def _filters() -> dict[str, Any]:
 def _week_day() -> date:
     raw = request.args.get("week", "")
     try:
-        day = date.fromisoformat(raw) if raw else services.local(utcnow()).date()
+        day = date.fromisoformat(raw) if raw else localtime.today()
     except ValueError:
-        day = services.local(utcnow()).date()
+        day = localtime.today()
     if not 2020 <= day.year <= 2100:
-        day = services.local(utcnow()).date()
+        day = localtime.today()
     return services.week_start(day)
 
 
@@ -543,14 +543,14 @@ def personal_card() -> str:
 # --- Certificates ---------------------------------------------------------------------------------------------------
 
 
-def _period(form: CertificateForm) -> honour.Period:
-    kind = honour.PeriodKind(form.period.data)
+def _period(form: CertificateForm) -> localtime.Period:
+    kind = localtime.PeriodKind(form.period.data)
     number = form.number.data or 0
-    if kind is honour.PeriodKind.MONTH and not 1 <= number <= 12:
+    if kind is localtime.PeriodKind.MONTH and not 1 <= number <= 12:
         raise certificates.CertificateError(_("Please choose a month from 1 to 12."), field="number")
-    if kind is honour.PeriodKind.QUARTER and not 1 <= number <= 4:
+    if kind is localtime.PeriodKind.QUARTER and not 1 <= number <= 4:
         raise certificates.CertificateError(_("Please choose a quarter from 1 to 4."), field="number")
-    return honour.Period(kind, form.year.data, number if kind is not honour.PeriodKind.YEAR else 0)
+    return localtime.Period(kind, form.year.data, number if kind is not localtime.PeriodKind.YEAR else 0)
 
 
 @bp.route("/me/certificates", methods=["GET", "POST"])
@@ -558,7 +558,7 @@ def _period(form: CertificateForm) -> honour.Period:
 def my_certificates() -> Response:
     form = CertificateForm()
     if request.method == "GET":
-        form.year.data = services.local(utcnow()).year
+        form.year.data = localtime.today().year
         form.name.data = current_user.display_name
     elif form.validate_on_submit():
         certificate = certificates.issue(current_user, _period(form), name=form.name.data or "")
