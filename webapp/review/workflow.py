@@ -20,11 +20,10 @@ from sqlalchemy.orm.exc import StaleDataError
 from webapp.accounts.models import Role, User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
-from webapp.notifications import services as notifications
-from webapp.points import awards
 from webapp.reports.models import Report, ReportEvent
 from webapp.reports.services import add_event
 from webapp.reports.status import ReportStatus as S
+from webapp.review.signals import case_event
 
 SYSTEM = "system"  # scheduled jobs (e.g. escalating overdue cases)
 STAFF = frozenset({Role.REVIEWER.value, Role.ADMIN.value})
@@ -259,9 +258,7 @@ def perform(
         db.session.flush()
     except StaleDataError:
         raise AlreadyHandled() from None
-    if report.status is not from_status:
-        notifications.status_changed(report, event)
-    awards.on_case_event(report, event)
+    case_event.send(report, event=event, from_status=from_status)
     return event
 
 
