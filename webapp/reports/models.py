@@ -243,6 +243,13 @@ class Report(db.Model):
     def after_photos(self) -> list[ReportPhoto]:
         return [photo for photo in self.photos if photo.kind == "after"]
 
+    @property
+    def latest_after_photos(self) -> list[ReportPhoto]:
+        """The photos of the latest result (after a rework, the new round's only)."""
+        after = self.after_photos
+        last = max((photo.event_id or 0 for photo in after), default=0)
+        return [photo for photo in after if (photo.event_id or 0) == last]
+
 
 # The review queue: emergencies first, then the most severe, then the oldest, within a status.
 sa.Index(
