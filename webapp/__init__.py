@@ -117,6 +117,12 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     ):
         app.register_blueprint(blueprint)
     emergency.connect()
+    # Case events (webapp/review/signals.py): notifications first, then points, as the workflow called them before.
+    from webapp.notifications import services as notifications
+    from webapp.points import awards
+
+    notifications.connect()
+    awards.connect()
     from webapp.analytics import rollup
 
     rollup.install()  # the daily roll-up follows every committed change to reports

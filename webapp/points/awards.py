@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -21,6 +22,7 @@ from webapp.points import ledger, rules
 from webapp.points.models import Account, AccountKind, Campaign, LedgerEntry, LedgerTransaction, TransactionKind
 from webapp.reports.models import Report, ReportEvent, Severity
 from webapp.reports.status import ReportStatus
+from webapp.review.signals import case_event
 
 REPORT_REASONS = ("report_accepted",)
 
@@ -142,8 +144,8 @@ def campaign_spent(campaign: Campaign) -> int:
 # --- What earns points -----------------------------------------------------------------------------------------
 
 
-def on_case_event(report: Report, event: ReportEvent) -> None:
-    """Called by the workflow after every step of a case."""
+def on_case_event(report: Report, event: ReportEvent, **_extra: Any) -> None:
+    """Listens to the workflow's case events (``webapp.review.signals.case_event``, see ``connect``)."""
     if event.action == "accept":
         award_report(report, at=event.at)
     elif event.action == "reject" and report.duplicate_of is not None:
@@ -459,3 +461,8 @@ def warn_expiring(today: date | None = None, *, within_days: int = 30) -> int:
             notifications.notify([user], "points_expiring", points=amount, date=day.isoformat())
             warned += 1
     return warned
+
+
+def connect() -> None:
+    """Listen to the workflow's case events (called once by the application factory)."""
+    case_event.connect(on_case_event)
