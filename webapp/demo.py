@@ -287,8 +287,8 @@ def _demo_activities(users: list[User], departments: dict[str, Department]) -> N
 
 def _platform_feedback(users: list[User]) -> None:
     """A few items of feedback on the app (意见反馈) in different states, once."""
-    from webapp.feedback import platform
     from webapp.feedback.models import PlatformFeedback
+    from webapp.feedback.platform import services as platform
 
     if db.session.scalar(sa.select(sa.func.count()).select_from(PlatformFeedback)):
         return

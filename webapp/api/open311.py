@@ -74,7 +74,7 @@ WINDOW = timedelta(days=90)
 DEFAULT_LIMIT = 1000  # requests returned without paging ("last 90 days or first 1000, whichever is smaller")
 MAX_PAGE_SIZE = 200
 MAX_IDS = 1000
-MAX_REQUEST_ID = 2**31 - 1  # the largest id the database holds (see webapp/routing.py)
+MAX_REQUEST_ID = 2**31 - 1  # the largest id the database holds (see webapp/converters.py)
 DEFAULT_RATELIMIT = "30 per minute;1000 per day"
 # Lengths of the optional POST fields (they are stored privately, see Open311Request).
 FIELD_MAX = {
