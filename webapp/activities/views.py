@@ -26,7 +26,7 @@ from webapp.db import db, utcnow
 from webapp.errors import DomainError, Forbidden, NotFound
 from webapp.extensions import limiter
 from webapp.rendering import is_fragment_request, page_or_fragment
-from webapp.reports import posters
+from webapp.reports.posters import services as posters
 
 bp = Blueprint("activities", __name__)
 
