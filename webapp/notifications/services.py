@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 MESSAGES: dict[str, Any] = {
     "status": _l("Your report #%(id)s: %(status)s."),
     "followed_status": _l("A report you follow, #%(id)s: %(status)s."),
+    "merged": _l("Report #%(id)s was merged into #%(original)s, which is about the same problem: follow it there."),
     "dispatched": _l("New case #%(id)s for your department: %(category)s."),
     "emergency": _l("EMERGENCY: case #%(id)s, %(category)s, %(place)s. Please act now."),
     "escalated": _l("Case #%(id)s is overdue and has been escalated: %(category)s."),
@@ -44,6 +45,9 @@ MESSAGES: dict[str, Any] = {
     ),
     "feedback_reply": _l("There is a reply to your feedback %(ref)s."),
     "feedback_adopted": _l("Your feedback %(ref)s was adopted. Thank you!"),
+    "activity_reminder": _l("Reminder: “%(title)s” starts tomorrow, %(when)s, at %(place)s."),
+    "activity_place": _l("A place has become free for you: “%(title)s”, %(when)s, at %(place)s."),
+    "activity_cancelled": _l("The activity “%(title)s” on %(when)s has been cancelled."),
 }
 
 
@@ -80,16 +84,18 @@ def _send_sms(user: User, notification: Notification) -> None:
 
 
 def status_changed(report: Report, event: ReportEvent) -> None:
-    """Tell the reporter and the residents following the report that it moved on."""
+    """Tell the reporter and the residents following the report that it moved on (a merged duplicate: where to)."""
     status = event.to_status.value
+    merged = event.to_status is ReportStatus.REJECTED and report.duplicate_of_id is not None
+    extra = {"original": report.duplicate_of_id} if merged else {}
     if report.reporter is not None and report.reporter_id != event.actor_id:
-        notify([report.reporter], "status", report, status=status)
+        notify([report.reporter], "merged" if merged else "status", report, status=status, **extra)
     followers = db.session.scalars(
         sa.select(User)
         .join(ReportFollower, ReportFollower.user_id == User.id)
         .where(ReportFollower.report_id == report.id, User.id != event.actor_id)
     )
-    notify(followers, "followed_status", report, status=status)
+    notify(followers, "merged" if merged else "followed_status", report, status=status, **extra)
 
 
 def staff(*roles: Role, department_id: int | None = None, heads_only: bool = False) -> list[User]:
