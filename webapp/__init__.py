@@ -167,7 +167,10 @@ def _register_template_helpers(app: Flask) -> None:
 
     app.jinja_env.filters["list_of"] = list_of
     app.jinja_env.filters["minutes"] = localtime.minutes
+    from webapp.accounts.sessions import event_label
+
     app.jinja_env.globals.update(
+        account_event_label=event_label,
         static_url=static_url,
         action_label=action_label,
         can_rate=can_rate,

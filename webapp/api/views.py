@@ -10,10 +10,11 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 from webapp.accounts import services as accounts
+from webapp.accounts import sessions
 from webapp.db import db
 from webapp.errors import DomainError, NotFound, error_response
 from webapp.extensions import limiter
@@ -112,15 +113,17 @@ def create_session() -> Response:
     user = accounts.authenticate(body["phone"], body["password"])
     if user is None:
         return error_response(401, "invalid_credentials", _("The mobile number or password is not correct."))
+    sessions.log_in(user, remember=True)
     db.session.commit()
-    login_user(user, remember=True)
     # Logging in starts a new CSRF context for the session; hand the client its token straight away.
     return jsonify({"csrf_token": generate_csrf(), "user": {"id": user.id, "role": user.role.value}})
 
 
 @bp.delete("/api/v1/session")
 def delete_session() -> Response:
-    logout_user()
+    """Ends this session: a saved copy of its cookies no longer works."""
+    sessions.log_out(current_user)
+    db.session.commit()
     return jsonify({"status": "logged_out"})
 
 
