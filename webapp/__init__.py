@@ -72,6 +72,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
 
     from webapp import models  # noqa: F401  (every model registered before the first query)
     from webapp.accounts.views import bp as accounts_bp
+    from webapp.activities.views import bp as activities_bp
     from webapp.analytics.views import bp as analytics_bp
     from webapp.api.keys.views import bp as api_keys_bp
     from webapp.api.open311.views import bp as open311_bp
@@ -112,6 +113,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
         analytics_bp,
         campaigns_bp,
         opendata_bp,
+        activities_bp,
     ):
         app.register_blueprint(blueprint)
     emergency.connect()
