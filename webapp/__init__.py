@@ -75,7 +75,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     from webapp.activities.views import bp as activities_bp
     from webapp.analytics.views import bp as analytics_bp
     from webapp.api.keys.views import bp as api_keys_bp
-    from webapp.api.open311 import bp as open311_bp
+    from webapp.api.open311.views import bp as open311_bp
     from webapp.api.views import bp as api_bp
     from webapp.campaigns.views import bp as campaigns_bp
     from webapp.feedback.platform.views import bp as platform_feedback_bp
