@@ -43,7 +43,7 @@ def periodic_report_command(
 ) -> None:
     """Print (or write as CSV / HTML) the weekly or monthly summary, compared with the period before."""
     from webapp.analytics import periodic
-    from webapp.analytics.views import csv_response
+    from webapp.rendering import csv_response
 
     if kind is None:
         raise click.ClickException("choose --weekly or --monthly")
