@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 
 from webapp.accounts.access import roles_required
 from webapp.accounts.models import Role
-from webapp.analytics import charts, periodic, queries
+from webapp.analytics import charts, periodic, queries, rollup
 from webapp.analytics.models import RECUR_WINDOW
 from webapp.analytics.queries import Filters
 from webapp.rendering import is_fragment_request, page_or_fragment
@@ -52,6 +52,7 @@ def _form_context(filters: Filters) -> dict[str, Any]:
         "groups": taxonomy.groups(),
         "departments": queries.departments(),
         "panels": PANELS,
+        "freshness": rollup.freshness(),
     }
 
 
