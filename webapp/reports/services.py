@@ -22,8 +22,8 @@ from webapp.errors import DomainError, InvalidFields
 from webapp.geo.distance import bounding_box, haversine_m, valid_coordinates
 from webapp.geo.services import locate
 from webapp.pagination import Page
-from webapp.photos import pipeline
-from webapp.reports import posters, privacy, taxonomy
+from webapp.photos import pipeline, references, rejections
+from webapp.reports import privacy, taxonomy
 from webapp.reports.models import (
     Category,
     Channel,
@@ -33,6 +33,7 @@ from webapp.reports.models import (
     ReportFollower,
     ReportPhoto,
 )
+from webapp.reports.posters import services as posters
 from webapp.reports.signals import report_submitted
 from webapp.reports.status import FINAL_STATUSES, OPEN_STATUSES, ReportStatus
 from webapp.storage import Storage, content_key, put_in_transaction
@@ -132,21 +133,9 @@ def _check_fields(data: NewReport, limits: PhotoLimits) -> Category:
 
 
 def _photo_error(number: int, rejected: pipeline.PhotoRejected, limits: PhotoLimits) -> PhotoError:
-    if rejected.reason == "too_large":
-        message = _("Photo %(n)d is too large: at most %(mb)d MB per photo.", n=number, mb=limits.max_bytes // 2**20)
-    elif rejected.reason == "too_many_pixels":
-        message = _("Photo %(n)d has too many pixels. Please send an ordinary camera photo.", n=number)
-    elif rejected.reason == "unsupported":
-        message = _(
-            "Photo %(n)d is not a supported picture (%(kind)s). Please send a JPEG, PNG, WebP or HEIC photo.",
-            n=number,
-            kind=rejected.format_name or _("unknown"),
-        )
-    elif rejected.reason == "empty":
-        message = _("Photo %(n)d is an empty file.", n=number)
-    else:
-        message = _("Photo %(n)d is damaged or incomplete. Please take it again.", n=number)
-    status, code = pipeline.REJECTION_STATUS[rejected.reason]
+    message, status, code = rejections.answer(
+        rejected, rejections.Upload.REPORT_PHOTO, max_bytes=limits.max_bytes, number=number
+    )
     return PhotoError(message, status=status, code=code)
 
 
@@ -190,18 +179,6 @@ def photo_access(key: str, viewer: Any) -> str | None:
     if any(check(key) for check in _public_file_checks):
         return "public"
     return None
-
-
-def _photo_is_referenced(key: str) -> bool:
-    with db.engine.connect() as connection:
-        return (
-            connection.scalar(
-                sa.select(sa.func.count())
-                .select_from(ReportPhoto)
-                .where(sa.or_(ReportPhoto.display_key == key, ReportPhoto.thumb_key == key))
-            )
-            > 0
-        )
 
 
 def submit_report(
@@ -332,7 +309,7 @@ def attach_photos(
 def write_files(files: list[tuple[str, bytes]], storage: Storage) -> None:
     """Write photo files after their rows are in place; a later rollback removes them again."""
     for key, content in files:
-        put_in_transaction(db.session, storage, key, content, _photo_is_referenced)
+        put_in_transaction(db.session, storage, key, content, references.is_referenced)
 
 
 def add_event(
@@ -412,11 +389,6 @@ def page_context(report: Report, viewer: User | None) -> dict[str, object]:
         "following": viewer is not None and is_following(viewer, report),
         "followers": follower_count(report),
     }
-
-
-def can_view(user: User | None, report: Report) -> bool:
-    """Reports are public once submitted; the reporter's identity is protected by what pages show."""
-    return True
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Feedback on the platform (意见反馈): submitting it (also without an account), triage by admins, the reply.
 
-Separate from ``webapp.feedback.services`` (ratings of closed cases). A submission carries the ``client_id`` the
+Separate from ``webapp.feedback.ratings`` (ratings of closed cases). A submission carries the ``client_id`` the
 form was rendered with, so a double tap or a retried request finds the first item instead of making a second.
 People without an account get a reference number and a private status link (a random token).
 
@@ -36,7 +36,7 @@ from webapp.feedback.models import (
 )
 from webapp.notifications import services as notifications
 from webapp.pagination import Page
-from webapp.photos import pipeline
+from webapp.photos import pipeline, references, rejections
 from webapp.points import awards
 from webapp.storage import Storage, content_key, put_in_transaction
 
@@ -187,26 +187,8 @@ def _screenshot(data: bytes, *, max_bytes: int, max_pixels: int) -> pipeline.Pro
             thumb_edge=THUMB_EDGE,
         )
     except pipeline.PhotoRejected as rejected:
-        messages = {
-            "too_large": _("The screenshot is too large: at most %(mb)d MB.", mb=max_bytes // 2**20),
-            "too_many_pixels": _("The screenshot has too many pixels. Please send an ordinary screenshot."),
-            "unsupported": _("The screenshot is not a supported picture. Please send a PNG, JPEG, WebP or HEIC image."),
-        }
-        message = messages.get(rejected.reason, _("The screenshot is empty or damaged. Please take it again."))
-        status, code = pipeline.REJECTION_STATUS[rejected.reason]
+        message, status, code = rejections.answer(rejected, rejections.Upload.SCREENSHOT, max_bytes=max_bytes)
         raise ScreenshotRejected(message, status=status, code=code) from rejected
-
-
-def _screenshot_is_referenced(key: str) -> bool:
-    with db.engine.connect() as connection:
-        return (
-            connection.scalar(
-                sa.select(sa.func.count())
-                .select_from(PlatformFeedback)
-                .where(sa.or_(PlatformFeedback.screenshot_key == key, PlatformFeedback.screenshot_thumb_key == key))
-            )
-            > 0
-        )
 
 
 def _valid_client_id(value: str) -> str:
@@ -269,7 +251,7 @@ def submit(
             raise
         return existing, False
     for key, content in files:
-        put_in_transaction(db.session, storage, key, content, _screenshot_is_referenced)
+        put_in_transaction(db.session, storage, key, content, references.is_referenced)
     return feedback, True
 
 
