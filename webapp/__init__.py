@@ -87,7 +87,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     from webapp.monitoring.views import bp as monitoring_bp
     from webapp.notifications.views import bp as notifications_bp
     from webapp.opendata.views import bp as opendata_bp
-    from webapp.points.admin_views import bp as points_admin_bp
+    from webapp.points.admin.views import bp as points_admin_bp
     from webapp.points.handover.views import bp as handover_bp
     from webapp.points.views import bp as points_bp
     from webapp.pwa.views import bp as pwa_bp

@@ -72,7 +72,7 @@ def periodic_report_command(
 def report_files(summary: Any) -> tuple[bytes, bytes]:
     """A periodic report as CSV (UTF-8 with BOM) and as a printable HTML page (the command and the scheduled job)."""
     from webapp.analytics import periodic
-    from webapp.analytics.views import csv_response
+    from webapp.rendering import csv_response
 
     with current_app.test_request_context("/"):
         header, rows = periodic.csv_rows(summary)
