@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 
 from webapp.accounts.access import roles_required
 from webapp.accounts.models import Role
-from webapp.analytics import activities, charts, periodic, queries
+from webapp.analytics import activities, charts, periodic, queries, rollup
 from webapp.analytics.models import RECUR_WINDOW
 from webapp.analytics.queries import Filters
 from webapp.rendering import csv_response, is_fragment_request, page_or_fragment
@@ -51,6 +51,7 @@ def _form_context(filters: Filters) -> dict[str, Any]:
         "groups": taxonomy.groups(),
         "departments": queries.departments(),
         "panels": PANELS,
+        "freshness": rollup.freshness(),
     }
 
 
