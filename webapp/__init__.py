@@ -69,6 +69,9 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     app.extensions["storage"] = make_storage(
         app.config["STORAGE_BACKEND"], app.config["UPLOAD_DIR"], app.config
     )
+    from webapp import jobs
+
+    jobs.init_app(app)
 
     from webapp import models  # noqa: F401  (every model registered before the first query)
     from webapp.accounts.views import bp as accounts_bp
@@ -152,6 +155,8 @@ def _fill_instance_defaults(app: Flask) -> None:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'citizen_grid.sqlite3'}"
     if not app.config.get("UPLOAD_DIR"):
         app.config["UPLOAD_DIR"] = str(instance / "uploads")
+    if not app.config.get("HUEY_URL"):
+        app.config["HUEY_URL"] = f"sqlite:///{instance / 'jobs.sqlite3'}"
 
 
 def _register_template_helpers(app: Flask) -> None:
