@@ -1,27 +1,16 @@
 """The category taxonomy: 12 resident-facing groups, each with standard 5-digit sub-categories.
 
-The data lives in ``data/categories.json`` (source named inside it) and is copied into the database by
-``sync_categories`` whenever the schema is upgraded, so reports can reference categories by code.
+The data lives in ``data/categories.json`` (source named inside it; read by ``category_facts``) and is copied
+into the database by ``sync_categories`` whenever the schema is upgraded, so reports can reference categories by code.
 """
 
 from __future__ import annotations
 
-import json
-from functools import cache
-from pathlib import Path
-from typing import Any
-
 import sqlalchemy as sa
 
 from webapp.db import db
+from webapp.reports.category_facts import load_taxonomy
 from webapp.reports.models import Category, CategoryGroup, TimeUnit
-
-DATA_FILE = Path(__file__).with_name("data") / "categories.json"
-
-
-@cache
-def load_taxonomy() -> dict[str, Any]:
-    return json.loads(DATA_FILE.read_text(encoding="utf-8"))
 
 
 def sync_categories() -> int:

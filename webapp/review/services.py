@@ -99,7 +99,7 @@ def accept(
     category = taxonomy.get_category(category_code)
     if category is None:
         raise ReviewError(_("Please choose a category from the list."), field="category")
-    if for_volunteers and (not category.volunteer_ok or category.safety_critical or severity.is_emergency):
+    if for_volunteers and (not category.volunteer_suitable or severity.is_emergency):
         raise ReviewError(_("Volunteers cannot handle this kind of problem themselves."), field="for_volunteers")
     if not for_volunteers and department is None:
         raise ReviewError(_("Please choose the department that handles it."), field="department")

@@ -59,7 +59,7 @@ def _claimant(report: Report, actor: User | None) -> Any:
 
 
 def _claimable(report: Report, actor: User | None) -> Any:
-    if not report.category.volunteer_ok or report.category.safety_critical:
+    if not report.category.volunteer_suitable:
         return _l("Volunteers cannot handle this kind of problem themselves.")
     if report.department_id is not None or report.handler_id is not None:
         return _l("This case has already been taken.")
@@ -67,7 +67,7 @@ def _claimable(report: Report, actor: User | None) -> Any:
 
 
 def _self_fixable(report: Report, actor: User | None) -> Any:
-    if not report.category.volunteer_ok or report.category.safety_critical:
+    if not report.category.volunteer_suitable:
         return _l("Volunteers cannot handle this kind of problem themselves.")
     return None
 
