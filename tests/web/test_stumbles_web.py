@@ -300,8 +300,8 @@ def test_a_volunteer_does_not_rate_their_own_fix(app, client):
 
 def test_a_street_light_poster_chooses_the_category_and_a_second_one_is_questioned(app, client):
     from tests.factories import make_user
-    from webapp.reports import posters
     from webapp.reports.models import PosterKind
+    from webapp.reports.posters import services as posters
 
     with app.app_context():
         admin = make_user(Role.ADMIN)
