@@ -69,13 +69,16 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     app.extensions["storage"] = make_storage(
         app.config["STORAGE_BACKEND"], app.config["UPLOAD_DIR"], app.config
     )
+    from webapp import jobs
+
+    jobs.init_app(app)
 
     from webapp import models  # noqa: F401  (every model registered before the first query)
     from webapp.accounts.views import bp as accounts_bp
     from webapp.activities.views import bp as activities_bp
     from webapp.analytics.views import bp as analytics_bp
     from webapp.api.keys.views import bp as api_keys_bp
-    from webapp.api.open311 import bp as open311_bp
+    from webapp.api.open311.views import bp as open311_bp
     from webapp.api.views import bp as api_bp
     from webapp.campaigns.views import bp as campaigns_bp
     from webapp.feedback.platform.views import bp as platform_feedback_bp
@@ -84,7 +87,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     from webapp.monitoring.views import bp as monitoring_bp
     from webapp.notifications.views import bp as notifications_bp
     from webapp.opendata.views import bp as opendata_bp
-    from webapp.points.admin_views import bp as points_admin_bp
+    from webapp.points.admin.views import bp as points_admin_bp
     from webapp.points.handover.views import bp as handover_bp
     from webapp.points.views import bp as points_bp
     from webapp.pwa.views import bp as pwa_bp
@@ -152,6 +155,8 @@ def _fill_instance_defaults(app: Flask) -> None:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'citizen_grid.sqlite3'}"
     if not app.config.get("UPLOAD_DIR"):
         app.config["UPLOAD_DIR"] = str(instance / "uploads")
+    if not app.config.get("HUEY_URL"):
+        app.config["HUEY_URL"] = f"sqlite:///{instance / 'jobs.sqlite3'}"
 
 
 def _register_template_helpers(app: Flask) -> None:

@@ -36,6 +36,9 @@
 
   function store(scan) {
     var user = root.getAttribute("data-user") || document.body.getAttribute("data-user") || "";
+    if (!user) { // a copy cached before logging in: the account app.js last saw on this phone
+      try { user = localStorage.getItem("citizen-grid-user") || ""; } catch (e) { /* storage disabled */ }
+    }
     if (!user) { say("login"); return Promise.resolve(null); }
     if (!outbox) return Promise.resolve(null);
     return outbox.add({

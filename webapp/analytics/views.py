@@ -7,8 +7,6 @@ with htmx so a slow panel never holds up the others, and each also opens as a fu
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from flask import Blueprint, Response, abort, make_response, render_template, request
@@ -17,10 +15,10 @@ from flask_babel import lazy_gettext as _l
 
 from webapp.accounts.access import roles_required
 from webapp.accounts.models import Role
-from webapp.analytics import charts, periodic, queries
+from webapp.analytics import activities, charts, periodic, queries, rollup
 from webapp.analytics.models import RECUR_WINDOW
 from webapp.analytics.queries import Filters
-from webapp.rendering import is_fragment_request, page_or_fragment
+from webapp.rendering import csv_response, is_fragment_request, page_or_fragment
 from webapp.reports import taxonomy
 
 bp = Blueprint("analytics", __name__, url_prefix="/dashboard")
@@ -30,6 +28,7 @@ PANELS = {
     "peaks": _l("Time peaks"),
     "handling": _l("Handling by department"),
     "participation": _l("Participation"),
+    "activities": _l("Community activities"),
 }
 STAGE_LABELS = {
     "review": _l("Review"),
@@ -52,6 +51,7 @@ def _form_context(filters: Filters) -> dict[str, Any]:
         "groups": taxonomy.groups(),
         "departments": queries.departments(),
         "panels": PANELS,
+        "freshness": rollup.freshness(),
     }
 
 
@@ -127,6 +127,18 @@ def _panel_context(name: str, filters: Filters) -> dict[str, Any]:
                 _("Share of cases closed by their deadline, of those closed or already overdue."),
                 [(row.name, round(100 * row.on_time_rate, 1)) for row in rows if row.on_time_rate is not None],
                 fmt="{:.1f} %",
+            ),
+        )
+    elif name == "activities":
+        result = activities.figures(filters)
+        context.update(
+            activities=result,
+            follow_up_days=activities.FOLLOW_UP.days,
+            activities_chart=charts.bars(
+                "chart-activities",
+                _("Attendance by kind of activity"),
+                _("Residents who checked in at activities of each kind that started in the chosen period."),
+                [(row.label, row.attended) for row in result.by_kind],
             ),
         )
     else:
@@ -217,19 +229,14 @@ def _dataset(name: str, filters: Filters) -> tuple[list[str], list[list[Any]]]:
         return [_("Day"), _("Sent online"), _("Synced from offline")], [
             [day.isoformat(), online, offline] for day, online, offline in p.daily
         ]
+    if name == "activities":
+        result = activities.figures(filters)
+        header = [_("Kind"), _("Activities"), _("Signed up"), _("Attended"), _("Volunteer hours")]
+        return header, [
+            [row.label, row.activities, row.signed_up, row.attended, f"{row.minutes / 60:.1f}"]
+            for row in result.by_kind
+        ]
     abort(404)
-
-
-def csv_response(header: list[str], rows: list[list[Any]], filename: str) -> Response:
-    buffer = io.StringIO()
-    buffer.write("\ufeff")  # so spreadsheet programs read the Chinese text as UTF-8
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    response = make_response(buffer.getvalue())
-    response.mimetype = "text/csv"
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 @bp.get("/data/<name>.csv")
