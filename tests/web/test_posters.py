@@ -109,7 +109,7 @@ def test_admin_creates_a_poster(app, client, admin):
 
 
 def test_poster_codes_are_unique_and_random(app):
-    codes = {make_poster(app, label=f"P{n}").code for n in range(20)}
+    codes = {make_poster(app, label=f"P{n}", asset_id=f"LD-{n:04d}").code for n in range(20)}
     assert len(codes) == 20
 
 
@@ -211,6 +211,7 @@ def test_a_scan_is_counted_and_opens_the_report_form(app, client):
         "lat": ["37.860100"],
         "lon": ["112.518000"],
         "asset": ["LD-0123"],
+        "category": ["01037"],  # a street light's poster: the street-light category is chosen
     }
     assert scans_of(app, poster.id) == 1
     form = client.get(response.headers["Location"])
