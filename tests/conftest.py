@@ -22,7 +22,7 @@ from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
 from tests import browser
-from webapp import create_app
+from webapp import cache, create_app
 from webapp.config import TestConfig, normalise_database_url
 from webapp.db import db
 from webapp.extensions import limiter
@@ -95,6 +95,7 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
     with app.app_context():
         db.session.rollback()
         _empty_tables()
+        cache.clear()  # the version counters went with the tables
         db.session.remove()
     limiter.reset()
     invalidate_grid_index()

@@ -103,6 +103,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     from webapp.analytics import rollup
 
     rollup.install()  # the daily roll-up follows every committed change to reports
+    _forget_figures_on_change()
 
     from webapp.errors import register_error_handlers
 
@@ -128,6 +129,19 @@ def _fill_instance_defaults(app: Flask) -> None:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'citizen_grid.sqlite3'}"
     if not app.config.get("UPLOAD_DIR"):
         app.config["UPLOAD_DIR"] = str(instance / "uploads")
+
+
+def _forget_figures_on_change() -> None:
+    """Public figures kept for a short time (webapp.cache.remember) are forgotten when what they count or name
+    changes in this process (reports, the ledger, campaign pages, names, grids)."""
+    from webapp import cache
+    from webapp.accounts.models import User
+    from webapp.campaigns.models import CampaignPage
+    from webapp.geo.models import Grid
+    from webapp.points.models import Household, LedgerTransaction
+    from webapp.reports.models import Report, ReportEvent
+
+    cache.forget_figures_on_flush(Report, ReportEvent, LedgerTransaction, CampaignPage, User, Household, Grid)
 
 
 def _register_template_helpers(app: Flask) -> None:

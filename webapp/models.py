@@ -3,6 +3,7 @@
 from webapp.accounts.models import Department, PhoneVerification, User
 from webapp.analytics.models import analytics_daily
 from webapp.api.models import ApiKey, Open311Request
+from webapp.cache import CacheVersion
 from webapp.campaigns.models import CampaignPage
 from webapp.feedback.models import PlatformFeedback, PlatformFeedbackEvent, Rating
 from webapp.geo.models import Grid
@@ -52,6 +53,7 @@ __all__ = [
     "StockMovement",
     "StoreItem",
     "StoreOrder",
+    "CacheVersion",
     "CalendarDay",
     "Category",
     "CategoryGroup",

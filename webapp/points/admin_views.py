@@ -312,7 +312,7 @@ def parse_category_points(text: str | None) -> dict[str, int]:
                 field="category_points",
             )
         code, digits = parts
-        if taxonomy.get_category(code) is None:
+        if taxonomy.active_category(code) is None:
             raise rules.RulesError(
                 _("Line %(n)d: there is no category %(code)s.", n=number, code=code), field="category_points"
             )
@@ -349,7 +349,7 @@ def _rules_page(form: RulesForm, status: int = 200) -> Response:
 
 
 def _category_name(code: str) -> str:
-    category = taxonomy.get_category(code)
+    category = taxonomy.active_category(code)
     return category.name if category is not None else _("(retired)")
 
 

@@ -31,7 +31,7 @@ bp = Blueprint("reports", __name__)
 
 @bp.get("/")
 def home() -> str:
-    recent = services.public_reports(per_page=5)
+    recent = services.public_reports(per_page=5, with_total=False)
     mine = services.reports_by(current_user, limit=3) if current_user.is_authenticated else []
     return render_template("reports/home.html", recent=recent.items, mine=mine)
 
@@ -45,7 +45,7 @@ def _render_form(values: dict[str, str], errors: dict[str, str], status: int = 2
             groups=taxonomy.groups(),
             values=values,
             errors=errors,
-            selected=taxonomy.get_category(values.get("category")),
+            selected=taxonomy.active_category(values.get("category")),
             poster=poster,
         ),
         status,
@@ -113,8 +113,8 @@ def index() -> Response:
     )
 
 
-def _visible_report(report_id: int) -> services.Report:
-    report = services.get_report(report_id)
+def _visible_report(report_id: int, *, for_page: bool = False) -> services.Report:
+    report = services.get_report_for_page(report_id) if for_page else services.get_report(report_id)
     if report is None or not services.can_view(current_user if current_user.is_authenticated else None, report):
         abort(404)
     return report
@@ -122,7 +122,7 @@ def _visible_report(report_id: int) -> services.Report:
 
 @bp.get("/reports/<id:report_id>")
 def detail(report_id: int) -> str:
-    report = _visible_report(report_id)
+    report = _visible_report(report_id, for_page=True)
     viewer = current_user if current_user.is_authenticated else None
     return render_template("reports/detail.html", **services.page_context(report, viewer))
 
