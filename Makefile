@@ -25,7 +25,7 @@ translations: $(VENV)/.installed
 
 # Refresh the message catalogue after changing user-facing text, then translate the new entries.
 extract-messages: $(VENV)/.installed
-	$(BIN)/pybabel extract -F babel.cfg --ignore-dirs ".* venv" -k _l -k lazy_gettext -k ngettext:1,2 --no-location --sort-output -o webapp/translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg --ignore-dirs ".* venv" -k _l -k lazy_gettext -k ngettext:1,2 -k pgettext:1c,2 -k npgettext:1c,2,3 --no-location --sort-output -o webapp/translations/messages.pot .
 	$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations --no-fuzzy-matching
 
 run: install
@@ -34,6 +34,11 @@ run: install
 	@echo
 	@echo "Citizen Grid is starting on http://$(HOST):$(PORT)  (Ctrl-C stops it)"
 	$(BIN)/flask --app webapp run --host $(HOST) --port $(PORT)
+
+# Production: gunicorn on webapp.wsgi (gunicorn.conf.py: HOST, PORT, WEB_CONCURRENCY). Refuses to start, naming
+# each variable, while a demo default is in force; see README, "Running in production".
+serve: install
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn --config gunicorn.conf.py
 
 test: install
 	@$(BIN)/python tests/browser.py --prepare

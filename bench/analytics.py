@@ -49,7 +49,7 @@ import sqlalchemy as sa  # noqa: E402
 from flask import Flask  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 
-from webapp import create_app  # noqa: E402
+from webapp import create_app, localtime  # noqa: E402
 from webapp.accounts.models import Department, Role, User  # noqa: E402
 from webapp.analytics import queries, rollup  # noqa: E402
 from webapp.analytics.models import analytics_daily  # noqa: E402
@@ -375,7 +375,7 @@ def time_panels(app: Flask, repeat: int) -> dict[tuple[str, str], float]:
 
     results = {}
     with app.test_request_context("/dashboard/"):
-        sets = filter_sets(queries.today())
+        sets = filter_sets(localtime.today())
     for set_name, filters in sets.items():
         for panel in PANELS:
             timings = []

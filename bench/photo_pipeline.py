@@ -4,7 +4,7 @@ The script writes a synthetic camera JPEG (4000x3000, EXIF Orientation=6, GPS; m
 tests/data/images/make_phone_photo.py) into a temporary directory, then measures two ways of turning it into
 the stored copies (a display JPEG with a 1600 px long edge and a 320 px thumbnail):
 
-* ``media``: ``webapp.reports.media.process_photo`` (header checks, reduced-scale JPEG decoding with
+* ``media``: ``webapp.photos.pipeline.process_photo`` (header checks, reduced-scale JPEG decoding with
   ``draft``, two-step shrink, orientation applied to the small image, metadata dropped, perceptual hash);
 * ``naive``: ``Image.open -> ImageOps.exif_transpose -> thumbnail((1600, 1600)) -> save(JPEG, quality=80)``,
   then ``thumbnail((320, 320)) -> save(JPEG, quality=75)`` of that result.
@@ -16,7 +16,7 @@ every buffer is new memory the kernel has to fault in), the median of the others
 handled an upload before, which is what long-running gunicorn workers are nearly always doing). Peak memory is
 the child's ``getrusage(RUSAGE_SELF).ru_maxrss`` after all calls, interpreter and libraries included; an idle
 child that only imports and reads the photo shows that baseline, so the pipeline's own share is the
-difference. ``media.py`` is loaded from its file, not through the ``webapp`` package, so Flask and SQLAlchemy
+difference. ``pipeline.py`` is loaded from its file, not through the ``webapp`` package, so Flask and SQLAlchemy
 do not count towards it.
 
 Targets: ``media`` at least 3x faster than ``naive`` (median ms per photo; checked for warm and for cold
@@ -44,7 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-MEDIA_PY = ROOT / "webapp" / "reports" / "media.py"
+MEDIA_PY = ROOT / "webapp" / "photos" / "pipeline.py"
 PHONE_PHOTO_SCRIPT = ROOT / "tests" / "data" / "images" / "make_phone_photo.py"
 TARGET_SPEEDUP = 3.0
 TARGET_PEAK_MB = 150.0

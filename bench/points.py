@@ -53,7 +53,7 @@ import sqlalchemy as sa  # noqa: E402
 from flask import Flask  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 
-from webapp import create_app  # noqa: E402
+from webapp import create_app, localtime  # noqa: E402
 from webapp.accounts.models import Role, User  # noqa: E402
 from webapp.db import db, utcnow  # noqa: E402
 from webapp.geo.models import Grid  # noqa: E402
@@ -365,9 +365,9 @@ def query_timings(accounts: list[int], users: list[int], repeat: int) -> dict[st
     members = list(
         db.session.scalars(sa.select(HouseholdMember.user_id).where(HouseholdMember.household_id == household))
     )
-    month = honour.current_period(honour.PeriodKind.MONTH)
-    quarter = honour.current_period(honour.PeriodKind.QUARTER)
-    year = honour.current_period(honour.PeriodKind.YEAR)
+    month = localtime.current_period(localtime.PeriodKind.MONTH)
+    quarter = localtime.current_period(localtime.PeriodKind.QUARTER)
+    year = localtime.current_period(localtime.PeriodKind.YEAR)
     month_start = month.start
     few = max(3, repeat // 20)
     return {

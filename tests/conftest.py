@@ -22,12 +22,14 @@ from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
 from tests import browser
+from tests.s3server import MotoServer
 from webapp import cache, create_app
 from webapp.config import TestConfig, normalise_database_url
 from webapp.db import db
 from webapp.extensions import limiter
 from webapp.geo.services import invalidate_grid_index
 from webapp.reports.taxonomy import sync_categories
+from webapp.storage import S3Storage, make_storage
 
 # Reference data loaded once per session and kept between tests.
 REFERENCE_TABLES = {"category_groups", "categories"}
@@ -121,6 +123,41 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def storage(app: Flask):  # type: ignore[no-untyped-def]
     return app.extensions["storage"]
+
+
+# --- Object storage: a real S3-compatible server on loopback (tests/s3server.py) -----------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[MotoServer]:
+    server = MotoServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_storage(s3_server: MotoServer) -> S3Storage:
+    """An S3Storage on a fresh bucket of the test server."""
+    storage = make_storage("s3", "", s3_server.settings())
+    storage.ensure_bucket()
+    return storage
+
+
+@pytest.fixture
+def s3_app(app: Flask, s3_storage: S3Storage) -> Iterator[Flask]:
+    """The test app with its photos in the S3 bucket instead of on disk, for this test."""
+    local = app.extensions["storage"]
+    app.extensions["storage"] = s3_storage
+    yield app
+    app.extensions["storage"] = local
+
+
+@pytest.fixture(params=["local", "s3"])
+def any_storage(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Each storage backend in turn (tests of the Storage interface)."""
+    if request.param == "local":
+        return make_storage("local", str(tmp_path / "uploads"))
+    return request.getfixturevalue("s3_storage")
 
 
 # --- Browser tests -------------------------------------------------------------------------------------------

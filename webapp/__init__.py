@@ -13,7 +13,17 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from webapp import static_files
 from webapp.config import Config, instance_secret_key
 from webapp.db import db
-from webapp.extensions import babel, compress, csrf, htmx, limiter, login_manager, migrate, select_locale
+from webapp.extensions import (
+    babel,
+    compress,
+    csrf,
+    htmx,
+    limiter,
+    list_of,
+    login_manager,
+    migrate,
+    select_locale,
+)
 from webapp.rendering import static_url
 from webapp.routing import CONVERTERS
 
@@ -30,6 +40,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
         instance_relative_config=True,
     )
     app.config.from_object(Config)
+    app.config.from_prefixed_env()  # FLASK_<NAME> sets any other setting
     if isinstance(config, dict):
         app.config.update(config)
     elif config is not None:
@@ -52,10 +63,12 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     from webapp.accounts.sms import make_sender
     from webapp.storage import make_storage
 
-    app.extensions["sms"] = make_sender(app.config["SMS_BACKEND"])
-    if app.config["SMS_BACKEND"] == "log" and not app.testing:
+    app.extensions["sms"] = make_sender(app.config["SMS_BACKEND"], app.config)
+    if app.config["SMS_BACKEND"] == "log" and not app.testing and not app.config["PRODUCTION"]:
         app.logger.warning("SMS_BACKEND=log: verification codes are only logged, not sent (development only)")
-    app.extensions["storage"] = make_storage(app.config["STORAGE_BACKEND"], app.config["UPLOAD_DIR"])
+    app.extensions["storage"] = make_storage(
+        app.config["STORAGE_BACKEND"], app.config["UPLOAD_DIR"], app.config
+    )
 
     from webapp import models  # noqa: F401  (every model registered before the first query)
     from webapp.accounts.views import bp as accounts_bp
@@ -71,6 +84,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     from webapp.notifications.views import bp as notifications_bp
     from webapp.opendata.views import bp as opendata_bp
     from webapp.points.admin_views import bp as points_admin_bp
+    from webapp.points.handover.views import bp as handover_bp
     from webapp.points.views import bp as points_bp
     from webapp.pwa.views import bp as pwa_bp
     from webapp.reports.poster_views import bp as posters_bp
@@ -94,6 +108,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
         monitoring_bp,
         points_bp,
         points_admin_bp,
+        handover_bp,
         analytics_bp,
         campaigns_bp,
         opendata_bp,
@@ -120,8 +135,9 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
 def _fill_instance_defaults(app: Flask) -> None:
     """The embedded demo keeps its database, photos and secret key in the instance folder."""
     instance = Path(app.instance_path)
-    if not app.config.get("SECRET_KEY"):
+    if not app.config.get("SECRET_KEY") and not app.config["PRODUCTION"]:  # production refuses to start instead
         app.config["SECRET_KEY"] = instance_secret_key(app.instance_path)
+        app.config["SECRET_KEY_IS_DEMO"] = True
         if not app.testing:
             app.logger.warning("SECRET_KEY is not set: using the demo key in %s/secret_key", app.instance_path)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
@@ -154,6 +170,7 @@ def _register_template_helpers(app: Flask) -> None:
     def report_shown_in_full(report: Any) -> bool:
         return shown_in_full(report, current_user)
 
+    app.jinja_env.filters["list_of"] = list_of
     app.jinja_env.globals.update(
         static_url=static_url,
         action_label=action_label,
@@ -167,6 +184,7 @@ def _register_template_helpers(app: Flask) -> None:
         locale = str(get_locale() or app.config["BABEL_DEFAULT_LOCALE"])
         user = current_user if current_user.is_authenticated else None
         return {
+            "demo_mode": not app.config["PRODUCTION"],
             "current_locale": locale,
             "html_lang": "en" if locale.startswith("en") else "zh-Hans",
             "large_text": user.large_text if user else request.cookies.get("large_text") == "on",
@@ -176,14 +194,20 @@ def _register_template_helpers(app: Flask) -> None:
         }
 
 
-def _register_security_headers(app: Flask) -> None:
-    tile_origin = _origin(app.config.get("MAP_TILE_URL", ""))
-    img_src = "'self' data: blob:" + (f" {tile_origin}" if tile_origin else "")
-    policy = (
+def content_security_policy(config: Any, storage: Any) -> str:
+    tile_origin = _origin(config.get("MAP_TILE_URL", ""))
+    # Public photos may be redirected to the object store's presigned URLs (webapp.files).
+    photo_origin = storage.public_origin()
+    img_src = "'self' data: blob:" + "".join(f" {origin}" for origin in (tile_origin, photo_origin) if origin)
+    return (
         f"default-src 'self'; img-src {img_src}; style-src 'self'; script-src 'self'; "
         "connect-src 'self'; worker-src 'self'; manifest-src 'self'; frame-ancestors 'none'; "
         "base-uri 'self'; form-action 'self'; object-src 'none'"
     )
+
+
+def _register_security_headers(app: Flask) -> None:
+    policy = content_security_policy(app.config, app.extensions["storage"])
 
     @app.after_request
     def headers(response):  # type: ignore[no-untyped-def]

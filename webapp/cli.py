@@ -39,6 +39,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(import_grids_command)
     app.cli.add_command(create_api_key_command)
     app.cli.add_command(revoke_api_key_command)
+    app.cli.add_command(storage_migrate_command)
 
 
 @click.command("upgrade")
@@ -165,8 +166,11 @@ def calendar_day_command(day, kind: str | None, name: str) -> None:  # type: ign
 @click.option("--name-en", default="", help="English name.")
 @click.option("--district", default="", help="6-digit district code (GB/T 2260).")
 @click.option("--fallback", is_flag=True, help="The district's fallback owner (兜底) for unrouted cases.")
+@click.option("--service-point", is_flag=True, help="Its staff hand over store orders (服务站, /handover/).")
 @with_appcontext
-def create_department_command(code: str, name: str, name_en: str, district: str, fallback: bool) -> None:
+def create_department_command(
+    code: str, name: str, name_en: str, district: str, fallback: bool, service_point: bool
+) -> None:
     """Create a department that handles cases."""
     if db.session.scalar(sa.select(Department).where(Department.code == code)) is not None:
         raise click.ClickException(f"a department with code {code!r} exists already")
@@ -175,10 +179,17 @@ def create_department_command(code: str, name: str, name_en: str, district: str,
     if fallback and not district:
         raise click.ClickException("a fallback department needs --district")
     db.session.add(
-        Department(code=code, name_zh=name, name_en=name_en, district_code=district, fallback_for_district=fallback)
+        Department(
+            code=code,
+            name_zh=name,
+            name_en=name_en,
+            district_code=district,
+            fallback_for_district=fallback,
+            service_point=service_point,
+        )
     )
     db.session.commit()
-    click.echo(f"Created department {code}.")
+    click.echo(f"Created department {code}{' (a service point)' if service_point else ''}.")
 
 
 @click.command("add-route")
@@ -292,3 +303,31 @@ def revoke_api_key_command(name: str) -> None:
         raise click.ClickException(str(error.message)) from None
     db.session.commit()
     click.echo(f"Revoked the Open311 API key of {api_key.name!r}.")
+
+
+@click.command("storage-migrate")
+@with_appcontext
+@click.option("--to", "to", required=True, type=click.Choice(["s3", "local"]), help="The backend to copy into.")
+def storage_migrate_command(to: str) -> None:
+    """Copy every stored file from the local store (UPLOAD_DIR) to the S3 bucket (S3_* settings), or back with
+    --to local. Each copy is verified by its SHA-256; running it again skips what is already copied, so an
+    interrupted run resumes. Switch STORAGE_BACKEND afterwards."""
+    from webapp.storage import copy_objects, make_storage
+
+    config = current_app.config
+    try:
+        local = make_storage("local", config["UPLOAD_DIR"])
+        s3 = make_storage("s3", config["UPLOAD_DIR"], config)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    source, target = (local, s3) if to == "s3" else (s3, local)
+    click.echo(f"Copying {source!r} to {target!r}")
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        counts = copy_objects(source, target, progress=click.echo)
+    except (BotoCoreError, ClientError) as error:
+        raise click.ClickException(f"the object store answered: {error}") from None
+    click.echo(f"Done: {counts['copied']} copied, {counts['skipped']} already there, {counts['failed']} failed.")
+    if counts["failed"]:
+        raise click.ClickException(f"{counts['failed']} files could not be copied and verified; see above")

@@ -1,7 +1,10 @@
 """Configuration read from the environment.
 
 Every setting a deployment changes comes from an environment variable; the defaults serve the embedded demo
-(SQLite in the instance folder, photos on local disk, rate limits in memory).
+(SQLite in the instance folder, photos on local disk, rate limits in memory). Any other Flask or extension setting
+can be given as ``FLASK_<NAME>`` (``app.config.from_prefixed_env()``, values parsed as JSON when they can be).
+Started through ``webapp.wsgi`` (production) the app refuses to boot with the demo defaults: see
+``webapp.production``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ def _env_bool(name: str, default: bool) -> bool:
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value else default
+
+
+def _env_str(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
 
 
 def normalise_database_url(url: str) -> str:
@@ -49,11 +57,25 @@ class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY")
     SQLALCHEMY_DATABASE_URI = normalise_database_url(os.environ.get("DATABASE_URL", "")) or None
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # True only when started through webapp.wsgi (gunicorn, make serve); the demo band is shown otherwise.
+    PRODUCTION = False
+    # Number of reverse proxies in front of the app whose X-Forwarded-For/-Proto to trust (0: none). Without it
+    # behind a proxy every per-address rate limit is shared by the whole city.
+    TRUSTED_PROXIES = _env_int("TRUSTED_PROXIES", 0)
 
-    # Photos and other uploads. STORAGE_BACKEND "local" keeps files under UPLOAD_DIR; an object-storage
-    # backend plugs in through webapp.storage.
+    # Photos and other uploads (webapp.storage). STORAGE_BACKEND "local" keeps files under UPLOAD_DIR; "s3" in a
+    # bucket of an S3-compatible object store (MinIO, Aliyun OSS, Tencent COS, Huawei OBS, AWS).
     STORAGE_BACKEND = os.environ.get("STORAGE_BACKEND", "local")
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR")
+    S3_BUCKET = os.environ.get("S3_BUCKET", "")
+    S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL") or None  # None: AWS itself
+    S3_REGION = os.environ.get("S3_REGION") or None
+    AWS_ACCESS_KEY_ID = os.environ.get("AWS_ACCESS_KEY_ID") or None  # None: boto3's usual credential chain
+    AWS_SECRET_ACCESS_KEY = os.environ.get("AWS_SECRET_ACCESS_KEY") or None
+    # "path" (endpoint/bucket/key) for MinIO; "virtual" (bucket.endpoint/key) for Aliyun OSS and Tencent COS.
+    S3_ADDRESSING_STYLE = os.environ.get("S3_ADDRESSING_STYLE", "path")
+    # How long a presigned photo URL lives (at most 7 days with SigV4); the same URL is reused for a seventh of it.
+    S3_URL_EXPIRES = _env_int("S3_URL_EXPIRES", 7 * 24 * 3600)
 
     # Upload limits: the request as a whole, each photo, and the decoded pixel count.
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 32 * 1024 * 1024)
@@ -87,6 +109,12 @@ class Config:
     RATELIMIT_SMS = os.environ.get("RATELIMIT_SMS", "1 per minute;5 per hour")  # per phone number
     RATELIMIT_SMS_IP = os.environ.get("RATELIMIT_SMS_IP", "20 per hour")  # per address
     RATELIMIT_SUBMIT = os.environ.get("RATELIMIT_SUBMIT", "20 per hour;60 per day")
+    RATELIMIT_OPEN311 = os.environ.get("RATELIMIT_OPEN311", "30 per minute;1000 per day")  # per API key or address
+    RATELIMIT_OPEN_DATA = os.environ.get("RATELIMIT_OPEN_DATA", "20 per minute;200 per day")  # downloads, per address
+    RATELIMIT_OPEN_DATA_MAP = os.environ.get("RATELIMIT_OPEN_DATA_MAP", "60 per minute")
+
+    # Open311: with a jurisdiction id set, requests naming another one are answered 404.
+    OPEN311_JURISDICTION = _env_str("OPEN311_JURISDICTION")
 
     # SMS: "log" writes codes to the application log (development only); see webapp.accounts.sms.
     SMS_BACKEND = os.environ.get("SMS_BACKEND", "log")

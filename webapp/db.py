@@ -5,13 +5,16 @@ Services use ``db.session`` and call ``flush()``; only views and CLI commands co
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app, has_app_context
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, registry
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, registry
 
 # Stable constraint names, so Alembic migrations work the same on SQLite (batch mode) and PostgreSQL.
 NAMING_CONVENTION = {
@@ -71,3 +74,57 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 
 def is_postgres() -> bool:
     return db.engine.dialect.name == "postgresql"
+
+
+# --- Side effects after commit ---------------------------------------------------------------------------------
+# Text messages (and any other effect outside the database) must not happen for a change that is rolled back.
+# Services queue them with ``after_commit``; they run once the session's outermost transaction has committed and
+# are dropped when the transaction (or the savepoint they were queued in) rolls back.
+
+_AFTER_COMMIT = "after_commit_callbacks"
+log = logging.getLogger(__name__)
+
+
+def after_commit(callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Run ``callback(*args, **kwargs)`` after the current transaction of ``db.session`` commits.
+
+    The callback runs in the application context that queued it. An exception in it is logged and does not
+    affect the commit (which has already happened) or the other callbacks.
+    """
+    session = db.session()
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    if transaction is None:  # no transaction yet: begin one, so the callback waits for the next commit
+        transaction = session.begin()
+    app = current_app._get_current_object() if has_app_context() else None  # type: ignore[attr-defined]
+    session.info.setdefault(_AFTER_COMMIT, []).append((transaction, app, callback, args, kwargs))
+
+
+def _inside(transaction: SessionTransaction | None, ancestor: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is ancestor:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+@sa.event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    queued = session.info.get(_AFTER_COMMIT)
+    if queued:
+        session.info[_AFTER_COMMIT] = [item for item in queued if not _inside(item[0], previous_transaction)]
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint was released; the outer transaction may still roll back
+        return
+    queued = session.info.pop(_AFTER_COMMIT, None)
+    for _transaction, app, callback, args, kwargs in queued or ():
+        try:
+            if app is not None and not has_app_context():
+                with app.app_context():
+                    callback(*args, **kwargs)
+            else:
+                callback(*args, **kwargs)
+        except Exception:  # the change is committed; one failing side effect must not stop the others
+            log.exception("an after-commit action failed: %r", callback)

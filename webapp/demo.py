@@ -161,6 +161,8 @@ def _departments() -> dict[str, Department]:
             db.session.flush()
             for group in groups:
                 db.session.add(RoutingRule(group_code=group, district_code=DISTRICT, department_id=department.id))
+        if code in SERVICE_POINTS:  # its staff hand over store orders (/handover/)
+            department.service_point = True
         departments[code] = department
     db.session.flush()
     return departments
@@ -242,8 +244,8 @@ def _demo_campaign(admin: User) -> None:
     from datetime import timedelta
 
     from webapp.campaigns import services as campaign_pages
+    from webapp.localtime import local_date
     from webapp.points import campaigns
-    from webapp.points.awards import local_date
     from webapp.points.models import Campaign
 
     if db.session.scalar(sa.select(sa.func.count()).select_from(Campaign)):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import current_app, has_request_context, request
 from flask_babel import Babel
 from flask_compress import Compress
@@ -44,3 +46,12 @@ def is_english() -> bool:
     if not has_request_context():
         return False
     return select_locale().startswith("en")
+
+
+def list_of(items: Any) -> str:
+    """Words joined as the page's language joins them: “A、B和C” in Chinese, “A, B, and C” in English."""
+    from babel.lists import format_list
+    from flask_babel import get_locale
+
+    words = [str(item) for item in items]
+    return format_list(words, locale=str(get_locale() or "zh_Hans_CN")) if words else ""

@@ -1,8 +1,9 @@
 /* Report form enhancements: position from the phone, a pin on a lazily loaded map, the first photo's GPS,
-   photo previews and the chosen category. The form posts normally without this script. */
+   photo previews and the chosen category. The form posts normally without this script. The volunteer's
+   report-and-fix form (#fix-form) has the same place step. */
 (function () {
   "use strict";
-  var form = document.getElementById("report-form");
+  var form = document.getElementById("report-form") || document.getElementById("fix-form");
   if (!form) return;
   var latInput = form.elements.lat, lonInput = form.elements.lon, sourceInput = form.elements.location_source;
   var status = document.getElementById("location-status");
@@ -100,7 +101,7 @@
 
   // --- Category: say which one is chosen ------------------------------------------------------------
   var chosen = document.getElementById("category-chosen");
-  form.addEventListener("change", function (event) {
+  if (chosen) form.addEventListener("change", function (event) {
     var input = event.target;
     if (input.name !== "category" || !input.checked) return;
     var label = input.closest("label"), name = input.value;

@@ -22,8 +22,8 @@ from tests.factories import make_user
 from tests.unit.cases import RUBBISH, make_case, make_grid
 from webapp.accounts.models import Role
 from webapp.db import db, utcnow
+from webapp.localtime import local_date
 from webapp.opendata.services import FIELDS
-from webapp.points.awards import local_date
 from webapp.reports.status import ReportStatus
 
 GRID = "140109001001001"

@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.e2e.conftest import assert_accessible, log_in
 from tests.e2e.test_lifecycle import browser_for, report_problem
 from tests.factories import PASSWORD, make_user
+from webapp import localtime
 from webapp.accounts.models import Department, Role
 from webapp.db import db
 from webapp.points import awards, fund, rules, store
@@ -149,7 +150,7 @@ def test_earn_redeem_hand_over_and_reconcile(browser, live_server, shop):
 
     # The supervisor opens this month's reconciliation: balanced to the fen, the soap's cost charged to the fund.
     admin = wide_page(browser, base, shop["admin"])
-    today = awards.local_date(awards.utcnow()).isoformat()
+    today = localtime.local_date(awards.utcnow()).isoformat()
     admin.goto(f"{base}/admin/points/fund?start={today}&end={today}")
     expect(admin.locator(".pa-result")).to_have_class(re.compile(r"alert-ok"))
     expect(admin.locator(".pa-mismatches")).to_have_count(0)

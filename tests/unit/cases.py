@@ -151,4 +151,6 @@ def notifications_of(user: User, kind: str | None = None) -> list[Notification]:
 
 
 def sms_phones(app: Any) -> list[str]:
+    """Who got a text message once the current change is committed (SMS leave only after commit)."""
+    db.session.commit()
     return [message.phone for message in app.extensions["sms"].sent]

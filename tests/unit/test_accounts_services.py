@@ -6,7 +6,7 @@ import pytest
 
 from webapp.accounts import services
 from webapp.accounts.models import PhoneVerification, Role, SmsPurpose
-from webapp.accounts.sms import LoggingSmsSender, make_sender
+from webapp.accounts.sms import make_sender
 from webapp.db import db, utcnow
 
 
@@ -57,11 +57,14 @@ def test_authenticate(ctx):
     assert services.authenticate("13800138000", "long-enough-1") is None
 
 
-def test_codes_are_sent_stored_hashed_and_used_once(ctx):
-    sender = LoggingSmsSender()
-    code = services.send_code("13800138000", SmsPurpose.REGISTER, sender)
+def test_codes_are_sent_after_commit_stored_hashed_and_used_once(app, ctx):
+    sender = app.extensions["sms"]
+    code = services.send_code("13800138000", SmsPurpose.REGISTER)
     assert len(code) == 6 and code.isdigit()
+    assert not sender.sent  # nothing leaves before the code is stored for good
+    db.session.commit()
     assert sender.sent[-1].phone == "13800138000" and code in sender.sent[-1].text
+    assert sender.sent[-1].template == "code" and sender.sent[-1].params["code"] == code
     stored = db.session.scalar(db.select(PhoneVerification))
     assert code not in stored.code_hash
     services.consume_code("13800138000", SmsPurpose.REGISTER, code)
@@ -69,10 +72,16 @@ def test_codes_are_sent_stored_hashed_and_used_once(ctx):
         services.consume_code("13800138000", SmsPurpose.REGISTER, code)
 
 
+def test_a_code_whose_transaction_rolls_back_is_never_sent(app, ctx):
+    services.send_code("13800138000", SmsPurpose.REGISTER)
+    db.session.rollback()
+    db.session.commit()
+    assert not app.extensions["sms"].sent
+
+
 def test_a_new_code_replaces_the_old_one(ctx):
-    sender = LoggingSmsSender()
-    first = services.send_code("13800138000", SmsPurpose.REGISTER, sender)
-    second = services.send_code("13800138000", SmsPurpose.REGISTER, sender)
+    first = services.send_code("13800138000", SmsPurpose.REGISTER)
+    second = services.send_code("13800138000", SmsPurpose.REGISTER)
     if first != second:
         with pytest.raises(services.InvalidCode):
             services.consume_code("13800138000", SmsPurpose.REGISTER, first)
@@ -80,12 +89,11 @@ def test_a_new_code_replaces_the_old_one(ctx):
 
 
 def test_codes_expire_and_allow_limited_attempts(ctx):
-    sender = LoggingSmsSender()
     past = utcnow() - timedelta(minutes=11)
-    code = services.send_code("13800138000", SmsPurpose.REGISTER, sender, now=past)
+    code = services.send_code("13800138000", SmsPurpose.REGISTER, now=past)
     with pytest.raises(services.InvalidCode):
         services.consume_code("13800138000", SmsPurpose.REGISTER, code)
-    code = services.send_code("13800138000", SmsPurpose.REGISTER, sender)
+    code = services.send_code("13800138000", SmsPurpose.REGISTER)
     for _ in range(3):
         with pytest.raises(services.InvalidCode):
             services.consume_code("13800138000", SmsPurpose.REGISTER, "bad", max_attempts=3)
@@ -94,17 +102,16 @@ def test_codes_expire_and_allow_limited_attempts(ctx):
 
 
 def test_codes_are_per_purpose(ctx):
-    code = services.send_code("13800138000", SmsPurpose.REGISTER, LoggingSmsSender())
+    code = services.send_code("13800138000", SmsPurpose.REGISTER)
     with pytest.raises(services.InvalidCode):
         services.consume_code("13800138000", SmsPurpose.RESET_PASSWORD, code)
 
 
 def test_register_and_reset_password(ctx):
-    sender = LoggingSmsSender()
-    code = services.send_code("13800138000", SmsPurpose.REGISTER, sender)
+    code = services.send_code("13800138000", SmsPurpose.REGISTER)
     user = services.register("13800138000", code, "long-enough-1", "小王")
     assert user.phone_verified_at is not None and user.display_name == "小王"
-    code = services.send_code("13800138000", SmsPurpose.RESET_PASSWORD, sender)
+    code = services.send_code("13800138000", SmsPurpose.RESET_PASSWORD)
     services.reset_password("13800138000", code, "new-password-2")
     assert user.check_password("new-password-2")
 

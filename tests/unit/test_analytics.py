@@ -27,13 +27,15 @@ import sqlalchemy as sa
 
 from tests.factories import make_user
 from tests.unit.cases import LITTER, RUBBISH, STREET_LIGHT, make_case, make_department, make_grid
+from webapp import localtime
 from webapp.accounts.models import Role
 from webapp.analytics import periodic, queries, rollup
-from webapp.analytics.facts import daily_facts, utc_bounds
+from webapp.analytics.facts import daily_facts
 from webapp.analytics.models import KEYS, MEASURES, analytics_daily
 from webapp.analytics.queries import BadFilter, Filters
 from webapp.db import db
 from webapp.feedback.models import Rating
+from webapp.localtime import days_bounds
 from webapp.points import ledger
 from webapp.points.models import AccountKind, TransactionKind
 from webapp.reports.services import add_event
@@ -172,7 +174,7 @@ def test_participation(data):
 
 
 def test_the_roll_up_equals_the_live_query(data):
-    start, end = utc_bounds(date(2026, 9, 1), date(2026, 12, 31))
+    start, end = days_bounds(date(2026, 9, 1), date(2026, 12, 31))
     live = sorted(tuple(row) for row in db.session.execute(daily_facts(start, end)))
     stored = sorted(
         tuple(row) for row in db.session.execute(sa.select(*[analytics_daily.c[name] for name in (*KEYS, *MEASURES)]))
@@ -231,7 +233,8 @@ def test_good_filters_parse(data):
 
 def test_weekly_and_monthly_summaries(data):
     week = periodic.summary(periodic.parse_period("weekly", "2026-W45"))
-    assert (week.period.start, week.period.end, week.previous.key) == (date(2026, 11, 2), date(2026, 11, 8), "2026-W44")
+    period = week.period
+    assert (period.first_day, period.last_day, week.previous.key) == (date(2026, 11, 2), date(2026, 11, 8), "2026-W44")
     c = week.current
     assert (c.received, c.accepted, c.closed, c.closed_due, c.on_time, c.on_time_rate) == (3, 2, 2, 2, 1, 0.5)
     assert (c.ratings, c.satisfaction) == (2, 4.0)
@@ -256,7 +259,7 @@ def test_bad_periods_are_refused(ctx, kind, raw):
 
 def test_default_periods_are_the_last_complete_ones(ctx):
     week = periodic.parse_period("weekly", None)
-    assert week.end < queries.today() and week.start.weekday() == 0
+    assert week.last_day < localtime.today() and week.first_day.weekday() == 0
     month = periodic.parse_period("monthly", None)
-    assert month.end < queries.today() and month.start.day == 1
-    assert periodic.parse_period("monthly", "2026-12").end == date(2026, 12, 31)
+    assert month.last_day < localtime.today() and month.first_day.day == 1
+    assert periodic.parse_period("monthly", "2026-12").last_day == date(2026, 12, 31)

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from tests.factories import jpeg_bytes, make_user, new_report_data
 from tests.unit.cases import GAS_LEAK, LITTER, RUBBISH, STREET_LIGHT, make_case, make_department, make_grid, make_staff
+from webapp import localtime
 from webapp.accounts.models import Role, User
 from webapp.db import db, utcnow
 from webapp.feedback import services as feedback
@@ -43,7 +44,7 @@ from webapp.reports.status import ReportStatus
 from webapp.review import services as review
 
 S = ReportStatus
-LOCAL = awards.LOCAL
+LOCAL = localtime.zone()
 MANHOLE = "01002"  # 污水井盖: safety-critical
 
 
@@ -53,7 +54,7 @@ def local(year: int, month: int, day: int, hour: int = 12, minute: int = 0) -> d
 
 def future_month(months_ahead: int = 2) -> date:
     """The first day of a month far enough ahead that rules may still be published for it."""
-    today = awards.local_date(utcnow())
+    today = localtime.local_date(utcnow())
     index = today.year * 12 + today.month - 1 + months_ahead
     return date(index // 12, index % 12 + 1, 1)
 
@@ -174,7 +175,7 @@ def test_opening_a_case_pays_its_reporter_the_base_for_the_category(reviewer, de
         (AccountKind.RESIDENT, 5),
     ]
     resident_entry = next(e for e in award.entries if e.amount > 0)
-    assert resident_entry.expires_on == date(awards.local_date(award.created_at).year + 1, 12, 31)
+    assert resident_entry.expires_on == date(localtime.local_date(award.created_at).year + 1, 12, 31)
     assert ledger.balance_of(reporter) == 5
 
 

@@ -14,6 +14,7 @@ from tests.helpers import count_queries
 from webapp import cache, create_app
 from webapp.accounts.models import Role
 from webapp.campaigns import services as campaign_pages
+from webapp.config import TestConfig
 from webapp.db import db, utcnow
 from webapp.opendata import services as opendata
 from webapp.points import rules
@@ -25,9 +26,11 @@ from webapp.reports.models import Category
 
 @pytest.fixture
 def other_process(app):  # type: ignore[no-untyped-def]
-    """A second application on the same database: another gunicorn worker or another server."""
-    settings = {key: app.config[key] for key in ("SQLALCHEMY_DATABASE_URI", "UPLOAD_DIR", "SECRET_KEY", "TESTING")}
-    other = create_app({**settings, "RATELIMIT_ENABLED": False})
+    """A second application on the same database: another gunicorn worker or another server. (Same settings as
+    the tests' app: the rate limiter is one object shared by every app of the process.)"""
+    settings = {key: getattr(TestConfig, key) for key in dir(TestConfig) if key.isupper()}
+    settings.update(SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"], UPLOAD_DIR=app.config["UPLOAD_DIR"])
+    other = create_app(settings)
     yield other
     with other.app_context():
         db.session.remove()

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.factories import make_report, make_user
+from webapp import localtime
 from webapp.accounts.models import Role
 from webapp.db import db, utcnow
 from webapp.points import awards, campaigns
@@ -145,7 +146,7 @@ def test_all_campaigns_newest_first(admin):
 
 def test_a_created_campaign_pays_its_bonus(admin):
     """The campaign made here is the one the awards find: base 5 × 3, the bonus within the budget."""
-    today = awards.local_date(utcnow())
+    today = localtime.local_date(utcnow())
     create_campaign(admin, **good(categories="06042", places="", today=today, starts_on=today, ends_on=today))
     report = make_report(make_user(Role.CITIZEN), category_code="06042")
     paid = awards.award_report(report)

@@ -65,6 +65,10 @@ def test_seed_demo_is_repeatable(app):
         assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == len(DEMO_USERS)
         reports = db.session.scalar(sa.select(sa.func.count()).select_from(Report))
         assert reports == len(DEMO_REPORTS) + DEMO_HISTORY_REPORTS  # the dashboard's past reports too
+        # The demo's service-point account (README) can hand over store orders.
+        from webapp.points import store
+
+        assert store.can_hand_over(db.session.scalar(sa.select(User).where(User.phone == "13800000008")))
 
 
 def test_upgrade_is_repeatable(app):
@@ -81,6 +85,13 @@ def test_departments_routes_and_staff_from_the_command_line(app):
     assert ok.exit_code == 0, ok.output
     assert runner.invoke(args=["create-department", "--code", "HW", "--name", "x"]).exit_code != 0
     assert runner.invoke(args=["create-department", "--code", "CG", "--name", "x", "--fallback"]).exit_code != 0
+    counter = runner.invoke(args=["create-department", "--code", "FWZ", "--name", "服务站", "--service-point"])
+    assert counter.exit_code == 0 and "service point" in counter.output
+    with app.app_context():
+        from webapp.accounts.models import Department
+
+        flags = dict(db.session.execute(sa.select(Department.code, Department.service_point)).tuples().all())
+        assert flags == {"HW": False, "FWZ": True}
     route = runner.invoke(args=["add-route", "--department", "HW", "--group", "D", "--district", "140109"])
     assert route.exit_code == 0, route.output
     assert runner.invoke(args=["add-route", "--department", "HW", "--group", "D", "--district", "140109"]).exit_code

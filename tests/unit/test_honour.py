@@ -9,13 +9,15 @@ import pytest
 from flask_babel import force_locale
 
 from tests.factories import make_user
+from webapp import localtime
 from webapp.accounts.models import User
 from webapp.db import db
-from webapp.points import awards, honour, households, ledger
-from webapp.points.honour import Period, PeriodError, PeriodKind
+from webapp.localtime import Period, PeriodKind
+from webapp.points import honour, households, ledger
+from webapp.points.honour import PeriodError
 from webapp.points.models import AccountKind, TransactionKind
 
-LOCAL = awards.LOCAL
+LOCAL = localtime.zone()
 M, Q, Y = PeriodKind.MONTH, PeriodKind.QUARTER, PeriodKind.YEAR
 
 
@@ -72,9 +74,9 @@ def test_periods_are_calendar_months_quarters_and_years_in_beijing_time(period, 
 
 def test_the_current_period_of_each_kind():
     day = date(2026, 8, 17)
-    assert honour.current_period(M, day) == Period(M, 2026, 8)
-    assert honour.current_period(Q, day) == Period(Q, 2026, 3)
-    assert honour.current_period(Y, day) == Period(Y, 2026)
+    assert localtime.current_period(M, day) == Period(M, 2026, 8)
+    assert localtime.current_period(Q, day) == Period(Q, 2026, 3)
+    assert localtime.current_period(Y, day) == Period(Y, 2026)
 
 
 def test_parsing_a_period_from_the_address():

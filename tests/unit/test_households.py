@@ -14,9 +14,10 @@ import sqlalchemy as sa
 from flask_babel import force_locale
 
 from tests.factories import make_user
+from webapp import localtime
 from webapp.accounts.models import Role, User
 from webapp.db import db, utcnow
-from webapp.points import awards, households, ledger
+from webapp.points import households, ledger
 from webapp.points.households import (
     AlreadyInHousehold,
     BadInviteCode,
@@ -163,8 +164,8 @@ def test_any_member_chooses_whether_the_name_is_shown(ctx):
 
 
 def test_the_board_adds_up_what_members_earned_this_month_and_in_all(ctx):
-    today = awards.local_date(utcnow())
-    month_start = datetime(today.year, today.month, 1, 12, tzinfo=awards.LOCAL)
+    today = localtime.local_date(utcnow())
+    month_start = datetime(today.year, today.month, 1, 12, tzinfo=localtime.zone())
     earlier = month_start - timedelta(days=40)
     parent, child = make_user(name="爸爸"), make_user(name="")
     earn(parent, 30, at=earlier)

@@ -44,6 +44,7 @@ def test_urgent_messages_go_to_staff_by_sms_but_not_to_residents(app, ctx):
     admin, reviewer, resident = make_staff(Role.ADMIN), make_staff(Role.REVIEWER), make_user()
     services.notify([admin, reviewer, resident], "emergency", report, urgent=True, place=report.address)
     assert sms_phones(app) == [admin.phone, reviewer.phone]
+    db.session.commit()
     message = app.extensions["sms"].sent[0].text
     assert message.startswith("【全民网格】") and f"#{report.id}" in message and "兴华街 12 号" in message
     # The SMS is in Chinese whatever the language of the page that caused it.
@@ -62,17 +63,18 @@ def test_residents_who_ask_for_it_get_their_reports_news_by_sms(app, ctx):
     texting.notify_by_sms = True
     report = make_case(reporter=texting)
     services.notify([texting, quiet], "status", report, status=ReportStatus.DISPATCHED.value)
-    assert sms_phones(app) == [texting.phone]
+    assert sms_phones(app) == [texting.phone]  # committed
     assert "已派遣" in app.extensions["sms"].sent[0].text
 
 
 def test_a_failing_sms_does_not_lose_the_message(app, ctx, monkeypatch, caplog):
-    def broken(phone: str, text: str) -> None:
+    def broken(message: object) -> None:
         raise ConnectionError("gateway down")
 
     monkeypatch.setattr(app.extensions["sms"], "send", broken)
     admin = make_staff(Role.ADMIN)
     [notification] = services.notify([admin], "escalated", make_case(), urgent=True)
+    db.session.commit()
     assert notification.id is not None and notifications_of(admin) == [notification]
     assert "could not send an SMS" in caplog.text
 
@@ -136,6 +138,7 @@ def test_the_category_is_named_in_the_readers_language(app, ctx):
         chinese = services.text(notification)
     assert report.category.name_en in english and report.category.name_zh not in english
     assert report.category.name_zh in chinese and report.category.name_en not in chinese
+    db.session.commit()
     [sms] = app.extensions["sms"].sent
     assert report.category.name_zh in sms.text and report.category.name_en not in sms.text
 

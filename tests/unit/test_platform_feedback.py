@@ -303,6 +303,8 @@ def test_a_reply_by_sms_goes_to_the_number_given(ctx, admin, app):
     feedback = submit(None, reply_via="sms", phone="13900002222")
     platform.perform(feedback, "start", admin)
     platform.perform(feedback, "reply", admin, "问题已修复。")
+    assert not app.extensions["sms"].sent  # only once the reply is committed
+    db.session.commit()
     [message] = app.extensions["sms"].sent
     assert message.phone == "13900002222"
     assert feedback.reference in message.text and "问题已修复。" in message.text
@@ -320,7 +322,7 @@ def test_no_reply_wanted_sends_nothing(ctx, admin, app):
 def test_a_failed_sms_is_recorded_and_does_not_undo_the_reply(ctx, admin, app, monkeypatch):
     from webapp.monitoring import recorder
 
-    def broken(phone: str, text: str) -> None:
+    def broken(message: object) -> None:
         raise ConnectionError("gateway down")
 
     monkeypatch.setattr(app.extensions["sms"], "send", broken)
@@ -329,9 +331,11 @@ def test_a_failed_sms_is_recorded_and_does_not_undo_the_reply(ctx, admin, app, m
     platform.perform(feedback, "reply", admin, "已处理。")
     assert feedback.status is S.REPLIED
     before = recorder.counters.snapshot()["sms_failed"]
-    db.session.commit()  # the failure is written once the request's transaction ends
+    assert recorder.counters.snapshot()["sms_failed"] == before  # nothing is sent before the reply is committed
+    db.session.commit()
     [event] = recorder.recent("sms_failed")
-    assert recorder.counters.snapshot()["sms_failed"] == before
+    assert recorder.counters.snapshot()["sms_failed"] == before + 1
+    assert db.session.get(type(feedback), feedback.id).status is S.REPLIED
     assert event.detail == "139****3333 ConnectionError"
 
 

@@ -12,6 +12,7 @@ from flask_babel import force_locale
 
 from tests.factories import make_user
 from tests.unit.cases import RUBBISH, make_case
+from webapp import localtime
 from webapp.accounts.models import Role
 from webapp.db import db, utcnow
 from webapp.points import awards, ledger, rules
@@ -19,7 +20,7 @@ from webapp.points.models import FundAudit, LedgerTransaction, PointsRules, Tran
 from webapp.points.rules import DEFAULT_SETTINGS, RulesError
 from webapp.reports.status import ReportStatus
 
-LOCAL = awards.LOCAL
+LOCAL = localtime.zone()
 
 
 @pytest.fixture

@@ -13,9 +13,10 @@ from flask_babel import gettext
 
 from tests.factories import make_user
 from tests.unit.cases import make_department, make_staff
+from webapp import localtime
 from webapp.accounts.models import Role, User
 from webapp.db import db, utcnow
-from webapp.errors import NotFound
+from webapp.errors import Forbidden, NotFound
 from webapp.points import awards, ledger, store
 from webapp.points.models import (
     AccountKind,
@@ -31,7 +32,7 @@ from webapp.points.models import (
 )
 from webapp.points.store import InsufficientPoints, OutOfStock, StoreError
 
-LOCAL = awards.LOCAL
+LOCAL = localtime.zone()
 
 
 # --- Builders -------------------------------------------------------------------------------------------------
@@ -227,7 +228,7 @@ def test_the_largest_quantity_is_allowed(admin, resident):
 
 
 def test_an_item_outside_its_window_or_inactive_cannot_be_redeemed(admin, resident):
-    today = awards.local_date(utcnow())
+    today = localtime.local_date(utcnow())
     at_noon = datetime(today.year, today.month, today.day, 12, tzinfo=LOCAL)
     later = make_item(admin, price=1, stock=5, available_from=today + timedelta(days=1))
     over = make_item(admin, price=1, stock=5, available_until=today - timedelta(days=1))
@@ -470,3 +471,18 @@ def test_the_database_refuses_negative_stock_whatever_the_code_does(admin):
     with pytest.raises(sa.exc.IntegrityError), db.session.begin_nested():
         db.session.execute(sa.update(StoreItem).where(StoreItem.id == item.id).values(stock=-1))
     assert stock_of(item) == 1
+
+
+def test_a_supervisor_chooses_the_service_points(admin):
+    department = make_department(name="兴华社区服务站")
+    staff = make_staff(Role.DEPARTMENT, department)
+    assert not store.can_hand_over(staff)
+    store.set_service_point(admin, department, True)
+    assert store.can_hand_over(staff)
+    store.set_service_point(admin, department, True)  # no change, no second audit entry
+    actions = db.session.scalars(sa.select(FundAudit.action)).all()
+    assert actions.count("service_point_set") == 1
+    with pytest.raises(Forbidden):
+        store.set_service_point(staff, department, False)
+    store.set_service_point(admin, department, False)
+    assert not store.can_hand_over(staff)

@@ -89,7 +89,8 @@ ROUTES = [
     ("/admin/points/items/new", only(Role.ADMIN)),
     ("/admin/points/fund", only(Role.ADMIN)),
     ("/admin/points/fund/reconciliation.csv", only(Role.ADMIN)),
-    ("/admin/points/handover", only(Role.ADMIN)),  # and staff of a service point (tests/web/test_points_admin_web.py)
+    ("/handover/", only(Role.ADMIN)),  # and staff of a service point (tests/web/test_handover_web.py)
+    ("/handover/service-points", only(Role.ADMIN)),
     ("/admin/points/reports/{report}/reverse", only(Role.ADMIN)),
     ("/dashboard/data/categories.csv", REVIEWERS),
     ("/dashboard/reports/monthly", REVIEWERS),
@@ -119,8 +120,9 @@ POSTS = [
     ("/admin/points/items/new", only(Role.ADMIN)),
     ("/admin/points/fund/budget-lines", only(Role.ADMIN)),
     ("/admin/points/reports/{report}/reverse", only(Role.ADMIN)),
-    ("/admin/points/handover/1", only(Role.ADMIN)),
-    ("/admin/points/handover/1/cancel", only(Role.ADMIN)),
+    ("/handover/1", only(Role.ADMIN)),
+    ("/handover/1/cancel", only(Role.ADMIN)),
+    ("/handover/service-points/1", only(Role.ADMIN)),
 ]
 
 

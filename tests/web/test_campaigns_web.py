@@ -15,7 +15,7 @@ from tests.unit.cases import RUBBISH, make_case, make_grid
 from webapp.accounts.models import Role
 from webapp.campaigns import services
 from webapp.db import db, utcnow
-from webapp.points.awards import local_date
+from webapp.localtime import local_date
 from webapp.points.campaigns import create_campaign
 from webapp.points.models import Campaign
 from webapp.reports.status import ReportStatus

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from tests.factories import make_user
 from tests.helpers import HX, login, text
 from tests.unit.cases import RUBBISH, make_case, make_department, make_grid
+from webapp import localtime
 from webapp.accounts.models import Role
-from webapp.analytics import queries
 from webapp.analytics.models import analytics_daily
 from webapp.db import db, utcnow
 from webapp.reports.status import ReportStatus
@@ -169,7 +169,7 @@ def test_bad_filters_give_a_clear_400(client, setup, query, message):
 def test_periodic_report_page_and_csv(client, setup):
     as_role(client, setup, Role.ADMIN)
     with client.application.app_context():
-        this_week = queries.today().isocalendar()
+        this_week = localtime.today().isocalendar()
     key = f"{this_week[0]}-W{this_week[1]:02d}"
     page = client.get(f"/dashboard/reports/weekly?week={key}")
     body = text(page)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from tests.factories import jpeg_bytes, make_report, make_user
 from tests.helpers import HX, csrf_token, login, post, text
+from webapp import localtime
 from webapp.accounts.models import Department, Role
 from webapp.db import db, utcnow
 from webapp.points import awards, catalogue, fund, ledger, store
@@ -20,7 +21,6 @@ from webapp.points.models import (
     BudgetLine,
     Campaign,
     FundAudit,
-    FundCharge,
     LedgerTransaction,
     OrderStatus,
     PointsRules,
@@ -36,7 +36,7 @@ ROLES = [ANONYMOUS, "citizen", "volunteer", "reviewer", "department", SERVICE_PO
 
 
 def today():  # type: ignore[no-untyped-def]
-    return awards.local_date(utcnow())
+    return localtime.local_date(utcnow())
 
 
 @pytest.fixture
@@ -109,7 +109,6 @@ def uploaded_files(app) -> list[Path]:  # type: ignore[no-untyped-def]
 # --- Who may open what --------------------------------------------------------------------------------------------
 
 ADMIN_ONLY = {ANONYMOUS: 302, "admin": 200}
-HANDOVER = {ANONYMOUS: 302, "admin": 200, SERVICE_POINT: 200}
 
 GETS = [
     ("/admin/points/", ADMIN_ONLY),
@@ -121,8 +120,6 @@ GETS = [
     ("/admin/points/fund", ADMIN_ONLY),
     ("/admin/points/fund/reconciliation.csv", ADMIN_ONLY),
     ("/admin/points/reports/{report}/reverse", ADMIN_ONLY),
-    ("/admin/points/handover", HANDOVER),
-    ("/admin/points/handover?code={code}", HANDOVER),
 ]
 # POSTed with a valid CSRF token but an empty form: the role check comes first; the roles let in are told what is
 # missing (422) and nothing is written.
@@ -135,8 +132,6 @@ POSTS = [
     ("/admin/points/items/{item}/adjust", ADMIN_ONLY | {"admin": 422}),
     ("/admin/points/fund/budget-lines", ADMIN_ONLY | {"admin": 422}),
     ("/admin/points/reports/{report}/reverse", ADMIN_ONLY | {"admin": 422}),
-    ("/admin/points/handover/{order}", {ANONYMOUS: 302, "admin": 422, SERVICE_POINT: 422}),
-    ("/admin/points/handover/{order}/cancel", {ANONYMOUS: 302, "admin": 422, SERVICE_POINT: 422}),
 ]
 
 
@@ -175,7 +170,7 @@ def test_a_post_without_csrf_token_is_refused(app, world):
 
 
 def rules_data(**overrides):  # type: ignore[no-untyped-def]
-    start = (utcnow() + timedelta(hours=2)).astimezone(awards.LOCAL)
+    start = (utcnow() + timedelta(hours=2)).astimezone(localtime.zone())
     data = {
         "report_points": "6",
         "safety_report_points": "12",
@@ -223,7 +218,7 @@ def test_publishing_rules_from_a_future_start(app, world):
 
 def test_a_rule_changed_mid_month_says_what_the_monthly_cap_counts(app, world):
     client = as_user(app, world, "admin")
-    today = awards.local_date(utcnow())
+    today = localtime.local_date(utcnow())
     next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
     mid = post(client, "/admin/points/rules", rules_data(effective_from=f"{next_month.isoformat()}T09:30"))
     assert mid.status_code == 303
@@ -657,97 +652,6 @@ def test_a_bad_budget_line_is_refused(app, world, overrides, message):
     assert message in text(response)
     assert count(app, BudgetLine) == 1
     assert audits(app).count("budget_line_added") == 1
-
-
-# --- Handing over -------------------------------------------------------------------------------------------------
-
-
-def test_handing_over_an_order_by_its_code(app, world):
-    client = as_user(app, world, SERVICE_POINT)
-    page = client.get("/admin/points/handover")
-    body = page.get_data(as_text=True)
-    assert page.status_code == 200
-    assert 'inputmode="numeric"' in body and "js/scan.js" in body and "<script>" not in body
-    assert "杏花岭区 胜利街 8 号" in body  # home deliveries with their address
-    assert world["code"] not in body  # codes are not listed: the resident gives theirs
-
-    found = client.get(f"/admin/points/handover?code={world['code'][:4]} {world['code'][4:]}")
-    page = text(found)
-    assert found.status_code == 200
-    assert "洗洁精" in page and "王阿姨" in page and "138****2222" in page
-    assert "13811112222" not in found.get_data(as_text=True)
-
-    done = post(client, f"/admin/points/handover/{world['order_id']}", {"code": world["code"]})
-    assert done.status_code == 303
-    with app.app_context():
-        order = db.session.get(StoreOrder, world["order_id"])
-        assert order.status is OrderStatus.HANDED_OVER and order.handed_over_by_id == world["users"][SERVICE_POINT].id
-        assert db.session.scalar(sa.select(FundCharge.amount_fen).where(FundCharge.order_id == order.id)) == 700
-    assert "Handed over: 2 × 洗洁精 to 王阿姨." in text(client.get("/admin/points/handover"))
-
-    again = client.get(f"/admin/points/handover?code={world['code']}")
-    assert "already handed over" in text(again) and "服务站 小李" in text(again)
-    assert f"/admin/points/handover/{world['order_id']}" not in again.get_data(as_text=True)  # no button
-    twice = post(client, f"/admin/points/handover/{world['order_id']}", {"code": world["code"]})
-    assert twice.status_code == 422 and "already handed over" in text(twice)
-    assert count(app, FundCharge) == 1
-
-
-def test_a_lookup_by_htmx_answers_with_the_order_only(app, world):
-    client = as_user(app, world, "admin")
-    response = client.get(f"/admin/points/handover?code={world['code']}", headers=HX)
-    body = response.get_data(as_text=True)
-    assert response.status_code == 200 and "<html" not in body and "洗洁精" in body
-    assert "HX-Request" in response.headers["Vary"]
-
-
-@pytest.mark.parametrize(
-    ("code", "message"), [("1234", "8 digits"), ("abcdefgh", "8 digits"), ("00000000", "No order")]
-)
-def test_a_wrong_code_says_so(app, world, code, message):
-    if code == world["code"]:  # pragma: no cover - one chance in 10^8
-        pytest.skip("the random pickup code happens to be the wrong one")
-    client = as_user(app, world, SERVICE_POINT)
-    response = client.get(f"/admin/points/handover?code={code}")
-    assert response.status_code == 422 and message in text(response)
-    fragment = client.get(f"/admin/points/handover?code={code}", headers=HX)
-    assert fragment.status_code == 422 and message in text(fragment)
-
-
-def test_handing_over_needs_the_orders_own_code(app, world):
-    client = as_user(app, world, SERVICE_POINT)
-    response = post(client, f"/admin/points/handover/{world['order_id']}", {"code": world["delivery_code"]})
-    assert response.status_code == 422 and "does not match" in text(response)
-    with app.app_context():
-        assert db.session.get(StoreOrder, world["order_id"]).status is OrderStatus.WAITING
-    assert post(client, "/admin/points/handover/999999", {"code": world["code"]}).status_code == 404
-
-
-def test_cancelling_an_order_at_the_counter(app, world):
-    client = as_user(app, world, SERVICE_POINT)
-    response = post(client, f"/admin/points/handover/{world['order_id']}/cancel", {"code": world["code"]})
-    assert response.status_code == 303
-    with app.app_context():
-        assert db.session.get(StoreOrder, world["order_id"]).status is OrderStatus.CANCELLED
-        assert db.session.get(StoreItem, world["item_id"]).stock == 9
-        assert ledger.balance_of(world["resident"]) == 80
-    looked_up = client.get(f"/admin/points/handover?code={world['code']}")
-    assert "cancelled" in text(looked_up) and "nothing to hand over" in text(looked_up)
-    refused = post(client, f"/admin/points/handover/{world['order_id']}", {"code": world["code"]})
-    assert refused.status_code == 422 and "cancelled" in text(refused)
-    again = post(client, f"/admin/points/handover/{world['order_id']}/cancel", {"code": world["code"]})
-    assert again.status_code == 422 and "not been handed over" in text(again)
-    assert count(app, FundCharge) == 0
-
-
-def test_a_home_delivery_is_handed_over_with_its_code(app, world):
-    client = as_user(app, world, "admin")
-    found = client.get(f"/admin/points/handover?code={world['delivery_code']}")
-    assert "杏花岭区 胜利街 8 号" in text(found)
-    assert (
-        post(client, f"/admin/points/handover/{world['delivery_id']}", {"code": world["delivery_code"]}).status_code
-        == 303
-    )
 
 
 # --- Taking back the points of a false report ---------------------------------------------------------------------

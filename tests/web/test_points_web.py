@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from tests.factories import make_report, make_user
 from tests.helpers import HX, login, post, text
+from webapp import localtime
 from webapp.accounts.models import Role, User
 from webapp.db import db, utcnow
 from webapp.geo.models import Grid
@@ -220,7 +221,7 @@ def test_staff_see_the_store_but_cannot_redeem(app, client, world):
 def test_my_points_page_and_fragment(app, client, world):
     with app.app_context():
         alice = db.session.get(User, world["alice"].id)
-        soon = awards.local_date(utcnow()) + timedelta(days=5)
+        soon = localtime.local_date(utcnow()) + timedelta(days=5)
         give(alice, 7, expires_on=soon)
         db.session.commit()
     login(client, world["alice"])
@@ -715,19 +716,19 @@ def test_honour_periods_use_local_time_and_count_earned_points_only(app, client)
     with app.app_context():
         carol = resident("Carol", public=True)
         # 2026-10-31 23:30 in Shanghai is 15:30 UTC: October, not November.
-        late_october = datetime(2026, 10, 31, 23, 30, tzinfo=awards.LOCAL)
-        early_november = datetime(2026, 11, 1, 0, 30, tzinfo=awards.LOCAL)
+        late_october = datetime(2026, 10, 31, 23, 30, tzinfo=localtime.zone())
+        early_november = datetime(2026, 11, 1, 0, 30, tzinfo=localtime.zone())
         give(carol, 30, at=late_october)
         give(carol, 5, at=early_november)
         dave = resident("Dave", public=True)
         false_award = give(dave, 50, at=early_november)
         give(dave, 8, at=early_november)
-        reverse(false_award, dave, 50, at=datetime(2026, 12, 3, tzinfo=awards.LOCAL))  # found false in December
+        reverse(false_award, dave, 50, at=datetime(2026, 12, 3, tzinfo=localtime.zone()))  # found false in December
         db.session.commit()
-        october = honour.Period(honour.PeriodKind.MONTH, 2026, 10)
-        november = honour.Period(honour.PeriodKind.MONTH, 2026, 11)
-        december = honour.Period(honour.PeriodKind.MONTH, 2026, 12)
-        q4 = honour.Period(honour.PeriodKind.QUARTER, 2026, 4)
+        october = localtime.Period(localtime.PeriodKind.MONTH, 2026, 10)
+        november = localtime.Period(localtime.PeriodKind.MONTH, 2026, 11)
+        december = localtime.Period(localtime.PeriodKind.MONTH, 2026, 12)
+        q4 = localtime.Period(localtime.PeriodKind.QUARTER, 2026, 4)
         assert [(r.name, r.points) for r in honour.top_people(october)] == [("Carol", 30)]
         assert [(r.name, r.points) for r in honour.top_people(november)] == [("Dave", 8), ("Carol", 5)]
         assert honour.top_people(december) == []
@@ -741,11 +742,11 @@ def test_honour_periods_use_local_time_and_count_earned_points_only(app, client)
 
 def test_ties_share_a_rank(app, client):
     with app.app_context():
-        at = datetime(2026, 5, 10, 12, tzinfo=awards.LOCAL)
+        at = datetime(2026, 5, 10, 12, tzinfo=localtime.zone())
         for name, points in (("A", 10), ("B", 10), ("C", 4)):
             give(resident(name, public=True), points, at=at)
         db.session.commit()
-        rows = honour.top_people(honour.Period(honour.PeriodKind.MONTH, 2026, 5))
+        rows = honour.top_people(localtime.Period(localtime.PeriodKind.MONTH, 2026, 5))
         assert [(r.rank, r.points) for r in rows] == [(1, 10), (1, 10), (3, 4)]
 
 
@@ -811,7 +812,7 @@ def test_certificate_for_a_ranked_resident(app, client, world):
     assert response.status_code == 200
     assert "Certificate of honour" in body and "Bob Li" in body and "ranked number 2" in body and "10 points" in body
     assert "13800002222" not in response.get_data(as_text=True)
-    now = awards.local_date(utcnow())
+    now = localtime.local_date(utcnow())
     year = client.get(f"/honour/certificate?period=year&year={now.year}")
     assert year.status_code == 200 and f"in {now.year}, with" in text(year)
     last_year = client.get(f"/honour/certificate?period=year&year={now.year - 1}")
@@ -821,7 +822,7 @@ def test_certificate_for_a_ranked_resident(app, client, world):
 
 def test_certificate_only_within_the_top_50(app, client):
     with app.app_context():
-        at = datetime(2026, 3, 15, 12, tzinfo=awards.LOCAL)
+        at = datetime(2026, 3, 15, 12, tzinfo=localtime.zone())
         users = [resident(f"R{i}") for i in range(51)]
         for i, user in enumerate(users):
             give(user, 100 - i, at=at)

@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.accounts.models import PhoneVerification, Role, SmsPurpose, User
-from webapp.accounts.sms import SmsSender
+from webapp.accounts.sms import code_message, queue_sms
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
 
@@ -116,10 +116,9 @@ def authenticate(phone: str, password: str) -> User | None:
     return user
 
 
-def send_code(
-    phone: str, purpose: SmsPurpose, sender: SmsSender, *, ttl_seconds: int = 600, now: datetime | None = None
-) -> str:
-    """Create a 6-digit code for ``phone``, send it, and return it (the dev backend shows it on the page)."""
+def send_code(phone: str, purpose: SmsPurpose, *, ttl_seconds: int = 600, now: datetime | None = None) -> str:
+    """Create a 6-digit code for ``phone``, queue its SMS (sent after commit), and return it (the development
+    backend shows it on the page)."""
     phone = normalise_phone(phone)
     now = now or utcnow()
     code = f"{secrets.randbelow(1_000_000):06d}"
@@ -143,8 +142,7 @@ def send_code(
         )
     )
     db.session.flush()
-    minutes = ttl_seconds // 60
-    sender.send(phone, f"【全民网格】验证码 {code}，{minutes} 分钟内有效。如非本人操作请忽略。")
+    queue_sms(code_message(phone, code, ttl_seconds // 60))
     return code
 
 

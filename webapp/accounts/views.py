@@ -137,12 +137,7 @@ def send_code() -> Response | str:
                 raise services.PhoneTaken(field="phone")
             # Password resets always answer "sent", so the page does not reveal who is registered.
             if purpose is SmsPurpose.REGISTER or services.find_by_phone(phone) is not None:
-                code = services.send_code(
-                    phone,
-                    purpose,
-                    current_app.extensions["sms"],
-                    ttl_seconds=current_app.config["SMS_CODE_TTL_SECONDS"],
-                )
+                code = services.send_code(phone, purpose, ttl_seconds=current_app.config["SMS_CODE_TTL_SECONDS"])
             db.session.commit()
         except DomainError as exc:
             error = str(exc.message)

@@ -52,7 +52,8 @@ def periodic_report_command(
     except DomainError as error:
         raise click.ClickException(str(error.message)) from None
     if csv_path is None and html_path is None:
-        click.echo(f"{summary.period.key} ({summary.period.start} – {summary.period.end}), vs {summary.previous.key}")
+        period = summary.period
+        click.echo(f"{period.key} ({period.first_day} – {period.last_day}), vs {summary.previous.key}")
         for label, now, before, change in summary.lines():
             click.echo(f"  {label}: {now}  ({before}; {change})")
         for row in summary.top_categories:

@@ -8,16 +8,15 @@ offset: China has no daylight saving time).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app
 
 from webapp.analytics.models import BUCKETS, COUNTERS, HOURS, RECUR_WINDOW, STAGE_EDGES, STAGES
 from webapp.db import db
 from webapp.feedback.models import Rating
+from webapp.localtime import offset_minutes
 from webapp.reports.models import Category, Report, ReportEvent
 from webapp.reports.status import ReportStatus
 
@@ -25,23 +24,6 @@ from webapp.reports.status import ReportStatus
 OFFLINE_AFTER = timedelta(minutes=5)
 RESULT_ACTIONS = ("report_result", "volunteer_result", "self_fix")  # the case enters 待核查 with a result
 CHECK_ACTIONS = (*RESULT_ACTIONS, "reopen")
-
-
-def timezone() -> ZoneInfo:
-    return ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai")
-
-
-def offset_minutes() -> int:
-    offset = datetime.now(UTC).astimezone(timezone()).utcoffset()
-    return int(offset.total_seconds() // 60) if offset else 0
-
-
-def utc_bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    """The UTC instants of local midnight at ``start`` and at the day after ``end`` (an inclusive day range)."""
-    zone = timezone()
-    first = datetime(start.year, start.month, start.day, tzinfo=zone).astimezone(UTC)
-    after = end + timedelta(days=1)
-    return first, datetime(after.year, after.month, after.day, tzinfo=zone).astimezone(UTC)
 
 
 def _postgres() -> bool:

@@ -8,70 +8,39 @@ ratings given and the points issued and redeemed in it. Each figure is one index
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
+from webapp import localtime
 from webapp.analytics import queries
-from webapp.analytics.facts import utc_bounds
 from webapp.analytics.queries import BadFilter, CountRow
 from webapp.db import db
 from webapp.feedback.models import Rating
 from webapp.geo.models import Grid
+from webapp.localtime import Period, PeriodKind, current_period, parse_month, parse_week
 from webapp.reports.models import Category, Report
 from webapp.reports.status import ReportStatus
 
 TOP = 5
 
 
-@dataclass(frozen=True)
-class Period:
-    kind: str  # weekly or monthly
-    start: date  # first local day
-    end: date  # last local day (included)
-    key: str  # 2026-W48 or 2026-11
-
-    def previous(self) -> Period:
-        if self.kind == "weekly":
-            return week(self.start - timedelta(days=7))
-        return month(self.start - timedelta(days=1))
-
-    @property
-    def bounds(self) -> tuple[datetime, datetime]:
-        return utc_bounds(self.start, self.end)
-
-
-def week(day: date) -> Period:
-    year, number, weekday = day.isocalendar()
-    start = day - timedelta(days=weekday - 1)
-    return Period("weekly", start, start + timedelta(days=6), f"{year}-W{number:02d}")
-
-
-def month(day: date) -> Period:
-    start = day.replace(day=1)
-    following = (start + timedelta(days=32)).replace(day=1)
-    return Period("monthly", start, following - timedelta(days=1), f"{start.year}-{start.month:02d}")
-
-
 def parse_period(kind: str, raw: str | None) -> Period:
     """2026-W48 or 2026-11; nothing: the last complete week or month."""
-    today = queries.today()
+    today = localtime.today()
     if kind == "weekly":
         if not raw:
-            return week(today - timedelta(days=7))
+            return current_period(PeriodKind.WEEK, today).previous()
         try:
-            year, number = raw.strip().upper().split("-W")
-            return week(date.fromisocalendar(int(year), int(number), 1))
+            return parse_week(raw)
         except ValueError:
             raise BadFilter(_("A week looks like 2026-W48 (year, W, week number 1–53).")) from None
     if kind == "monthly":
         if not raw:
-            return month(today.replace(day=1) - timedelta(days=1))
+            return current_period(PeriodKind.MONTH, today).previous()
         try:
-            year, number = raw.strip().split("-")
-            return month(date(int(year), int(number), 1))
+            return parse_month(raw)
         except ValueError:
             raise BadFilter(_("A month looks like 2026-11 (year and month).")) from None
     raise BadFilter(_("Choose a weekly or a monthly report."))

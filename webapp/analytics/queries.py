@@ -20,8 +20,9 @@ import sqlalchemy as sa
 from flask import g
 from flask_babel import gettext as _
 
+from webapp import localtime
 from webapp.accounts.models import Department, Role, User
-from webapp.analytics.facts import daily_facts, hours_between, utc_bounds
+from webapp.analytics.facts import daily_facts, hours_between
 from webapp.analytics.models import (
     BUCKETS,
     HOURS,
@@ -33,6 +34,7 @@ from webapp.analytics.models import (
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
 from webapp.geo.models import Grid
+from webapp.localtime import days_bounds
 from webapp.points.models import Account, AccountKind, LedgerEntry, LedgerTransaction, TransactionKind
 from webapp.reports.models import Category, CategoryGroup, Report
 from webapp.reports.status import OPEN_STATUSES, ReportStatus
@@ -84,12 +86,6 @@ class Filters:
         return (self.end - self.start).days + 1
 
 
-def today() -> date:
-    from webapp.analytics.facts import timezone
-
-    return utcnow().astimezone(timezone()).date()
-
-
 def _date(raw: str, name: str) -> date:
     try:
         return date.fromisoformat(raw)
@@ -99,7 +95,7 @@ def _date(raw: str, name: str) -> date:
 
 def parse_filters(args: Any) -> Filters:
     """Validate the query string; a bad value is a 400 with a message that says which one and why."""
-    end = _date(args["end"], _("End date")) if args.get("end") else today()
+    end = _date(args["end"], _("End date")) if args.get("end") else localtime.today()
     start = _date(args["start"], _("Start date")) if args.get("start") else end - timedelta(days=DEFAULT_DAYS - 1)
     if end < start:
         raise BadFilter(_("The end date is before the start date."))
@@ -161,7 +157,7 @@ def _report_where(filters: Filters, *, by_place: bool = False) -> list[sa.Column
     index, which leaves ix_reports_grid_category_created (already in grid order, nothing to sort) to the planner:
     at 1M reports that is several times faster than reading the range by date and sorting it by grid. Without
     statistics SQLite cannot make that choice itself; PostgreSQL can, and keeps the plain form."""
-    start, end = utc_bounds(filters.start, filters.end)
+    start, end = days_bounds(filters.start, filters.end)
     created: sa.ColumnElement[Any] = Report.created_at
     if by_place and db.engine.dialect.name == "sqlite":
         created = sa.type_coerce(sa.func.coalesce(Report.created_at, Report.created_at), Report.created_at.type)
@@ -198,7 +194,7 @@ def _grid_sums(filters: Filters, names: list[str], by: list[str]) -> list[Any]:
     cache = g.setdefault("analytics_grid_facts", {})
     key = (filters.grid, filters.start, filters.end)
     if key not in cache:
-        start, end = utc_bounds(filters.start, filters.end)
+        start, end = days_bounds(filters.start, filters.end)
         cache[key] = db.session.execute(daily_facts(start, end, grid_codes=[filters.grid])).mappings().all()
     groups: dict[tuple[Any, ...], dict[str, int]] = {}
     for row in cache[key]:
@@ -288,7 +284,7 @@ def _closed_unindexed() -> sa.ColumnElement[bool]:
 def _closed_per_spot(filters: Filters, spots: list[sa.Row[Any]]) -> dict[tuple[str, str], int]:
     if not spots:
         return {}
-    start, end = utc_bounds(filters.start, filters.end)
+    start, end = days_bounds(filters.start, filters.end)
     stmt = (
         sa.select(Report.grid_code, Report.category_code, sa.func.count())
         .where(
@@ -535,7 +531,7 @@ def active_residents(filters: Filters) -> int:
 
 
 def new_residents(filters: Filters) -> int:
-    start, end = utc_bounds(filters.start, filters.end)
+    start, end = days_bounds(filters.start, filters.end)
     stmt = sa.select(sa.func.count()).where(
         User.created_at >= start, User.created_at < end, User.role.in_([Role.CITIZEN, Role.VOLUNTEER])
     )
@@ -571,7 +567,7 @@ def participation(filters: Filters) -> Participation:
         reports, offline = days.get(day, (0, 0))
         daily.append((day, reports - offline, offline))
         day += timedelta(days=1)
-    issued, redeemed = points_moved(*utc_bounds(filters.start, filters.end))
+    issued, redeemed = points_moved(*days_bounds(filters.start, filters.end))
     return Participation(
         reports=int(totals.reports),
         offline=int(totals.offline),

@@ -26,10 +26,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from webapp.analytics.facts import daily_facts, interval, local_day, recurrences, utc_bounds
+from webapp.analytics.facts import daily_facts, interval, local_day, recurrences
 from webapp.analytics.models import KEYS, MEASURES, RECUR_WINDOW, analytics_daily, analytics_recurrences
 from webapp.db import db
 from webapp.feedback.models import Rating
+from webapp.localtime import days_bounds
 from webapp.reports.models import Report, ReportEvent
 
 _PENDING = "analytics_rollup_reports"
@@ -96,7 +97,7 @@ def _refresh_range(session: Any, first: date, last: date, *, delete: bool = True
     if delete:
         session.execute(_delete_between(first, last))
         session.execute(_delete_between(first, last, analytics_recurrences))
-    start, end = utc_bounds(first, last)
+    start, end = days_bounds(first, last)
     facts = daily_facts(start, end).subquery()
     names = [*KEYS, *MEASURES]
     result = session.execute(analytics_daily.insert().from_select(names, sa.select(*[facts.c[name] for name in names])))

@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, redirect, request, url_for
@@ -51,6 +50,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
+from webapp import localtime
 from webapp.api.models import ApiKey, Open311Request, authenticate, key_prefix
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
@@ -309,8 +309,7 @@ def w3c(value: datetime | None) -> str | None:
     """A W3C date-time with the timezone offset, in the city's time zone, e.g. 2026-05-01T09:30:00+08:00."""
     if value is None:
         return None
-    zone = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "UTC")
-    return value.astimezone(zone).isoformat(timespec="seconds")
+    return value.astimezone(localtime.zone()).isoformat(timespec="seconds")
 
 
 _W3C_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

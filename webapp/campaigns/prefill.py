@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from webapp.db import db
+from webapp.extensions import list_of
 from webapp.geo.models import Grid
 from webapp.opendata.services import day_start
 from webapp.points import rules
@@ -132,9 +133,9 @@ def from_hotspot(args: Mapping[str, Any], today: date) -> Prefill:
         expected = count * ((ends_on - starts_on).days + 1) / max(window_days, 1)
         budget = min(max(100, math.ceil(expected * base * (DEFAULT_MULTIPLIER - 1) / 100) * 100), BUDGET_MAX)
 
-    what = "、".join(c.name for c in categories[:3]) + ("…" if len(categories) > 3 else "")
+    what = list_of(c.name for c in categories[:3]) + ("…" if len(categories) > 3 else "")
     streets = list(dict.fromkeys(g.street_name for g in grids if g.street_name))
-    where = "、".join(streets[:2]) or (_("%(n)d grids", n=len(grids)) if grids else "")
+    where = list_of(streets[:2]) or (_("%(n)d grids", n=len(grids)) if grids else "")
     if what and where:
         name = _("Campaign on %(what)s in %(where)s", what=what, where=where)
     elif what:

@@ -20,10 +20,10 @@ from webapp.campaigns.models import CampaignPage
 from webapp.db import db, utcnow
 from webapp.errors import NotFound
 from webapp.geo.models import Grid
+from webapp.localtime import local_date
 from webapp.opendata import services as opendata
 from webapp.pagination import Page
 from webapp.points import campaigns as points_campaigns
-from webapp.points.awards import local_date
 from webapp.points.models import Campaign
 from webapp.points.store import audit
 from webapp.reports.models import Report

@@ -18,13 +18,13 @@ import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import current_app, has_app_context
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from webapp.accounts.models import Role, User
 from webapp.accounts.services import InvalidPhone, normalise_phone
+from webapp.accounts.sms import notice_message, queue_sms
 from webapp.db import db, utcnow
 from webapp.errors import DomainError, Forbidden, InvalidFields
 from webapp.feedback.models import (
@@ -36,8 +36,8 @@ from webapp.feedback.models import (
 )
 from webapp.notifications import services as notifications
 from webapp.pagination import Page
+from webapp.photos import pipeline, references, rejections
 from webapp.points import awards
-from webapp.reports import media
 from webapp.storage import Storage, content_key, put_in_transaction
 
 log = logging.getLogger(__name__)
@@ -177,36 +177,18 @@ def _check(user: User | None, data: NewFeedback) -> tuple[FeedbackKind, ReplyCha
     return kind, channel, phone
 
 
-def _screenshot(data: bytes, *, max_bytes: int, max_pixels: int) -> media.ProcessedPhoto:
+def _screenshot(data: bytes, *, max_bytes: int, max_pixels: int) -> pipeline.ProcessedPhoto:
     try:
-        return media.process_photo(
+        return pipeline.process_photo(
             data,
             max_bytes=max_bytes,
             max_pixels=max_pixels,
             display_edge=SCREENSHOT_EDGE,
             thumb_edge=THUMB_EDGE,
         )
-    except media.PhotoRejected as rejected:
-        messages = {
-            "too_large": _("The screenshot is too large: at most %(mb)d MB.", mb=max_bytes // 2**20),
-            "too_many_pixels": _("The screenshot has too many pixels. Please send an ordinary screenshot."),
-            "unsupported": _("The screenshot is not a supported picture. Please send a PNG, JPEG, WebP or HEIC image."),
-        }
-        message = messages.get(rejected.reason, _("The screenshot is empty or damaged. Please take it again."))
-        status, code = media.REJECTION_STATUS[rejected.reason]
+    except pipeline.PhotoRejected as rejected:
+        message, status, code = rejections.answer(rejected, rejections.Upload.SCREENSHOT, max_bytes=max_bytes)
         raise ScreenshotRejected(message, status=status, code=code) from rejected
-
-
-def _screenshot_is_referenced(key: str) -> bool:
-    with db.engine.connect() as connection:
-        return (
-            connection.scalar(
-                sa.select(sa.func.count())
-                .select_from(PlatformFeedback)
-                .where(sa.or_(PlatformFeedback.screenshot_key == key, PlatformFeedback.screenshot_thumb_key == key))
-            )
-            > 0
-        )
 
 
 def _valid_client_id(value: str) -> str:
@@ -269,7 +251,7 @@ def submit(
             raise
         return existing, False
     for key, content in files:
-        put_in_transaction(db.session, storage, key, content, _screenshot_is_referenced)
+        put_in_transaction(db.session, storage, key, content, references.is_referenced)
     return feedback, True
 
 
@@ -409,19 +391,5 @@ def _tell_sender(feedback: PlatformFeedback, action: Action, message: str) -> No
             text = str(notifications.MESSAGES[kind]) % {"ref": feedback.reference}
         if message:  # an SMS is short: the whole reply is on the status page
             text += " " + (message if len(message) <= 200 else message[:199] + "…")
-        send_sms(feedback.phone, "【全民网格】" + text)
-
-
-def send_sms(phone: str, text: str) -> bool:
-    """Send through the app's SmsSender; a failure is recorded for the monitoring page, never raised."""
-    if not has_app_context() or "sms" not in current_app.extensions:
-        return False
-    try:
-        current_app.extensions["sms"].send(phone, text)
-    except Exception as error:  # the reply is stored and visible on the status page whatever the SMS does
-        log.exception("could not send the feedback reply by SMS")
-        from webapp.monitoring import recorder
-
-        recorder.record_sms_failure(phone, error)
-        return False
-    return True
+        # Sent after commit; a failure is recorded for the monitoring page and the reply stays on the status page.
+        queue_sms(notice_message(feedback.phone, text))

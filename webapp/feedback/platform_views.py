@@ -16,6 +16,7 @@ from webapp.extensions import limiter
 from webapp.feedback import platform
 from webapp.feedback.forms import FeedbackForm, TriageForm
 from webapp.feedback.models import FeedbackKind, FeedbackStatus, PlatformFeedback, ReplyChannel
+from webapp.files import file_response
 from webapp.rendering import is_fragment_request, page_or_fragment
 from webapp.reports.intake import submission_rate_key
 
@@ -135,13 +136,9 @@ def _screenshot(feedback: PlatformFeedback | None, size: str) -> Response:
     if feedback is None or not feedback.screenshot_key:
         abort(404)
     key = feedback.screenshot_thumb_key if size == "thumb" else feedback.screenshot_key
-    storage = current_app.extensions["storage"]
-    if not key or not storage.exists(key):
+    if not key:
         abort(404)
-    response = make_response(storage.open(key))
-    response.headers["Content-Type"] = "image/jpeg"
-    response.headers["Cache-Control"] = "private, max-age=3600"
-    return response
+    return file_response(key, public=False)  # only the sender and admins: streamed, never a public URL
 
 
 @bp.get("/feedback/<id:feedback_id>/screenshot/<any(full, thumb):size>")

@@ -21,7 +21,7 @@ from webapp.reports.forms import parse_submission, read_photos
 from webapp.reports.intake import photo_limits, submission_rate_key
 from webapp.reports.models import Channel, Report, TimeUnit
 from webapp.reports.services import get_report
-from webapp.review import workflow
+from webapp.review import emergency, workflow
 from webapp.review.forms import CaseForm
 
 bp = Blueprint("handling", __name__)
@@ -82,7 +82,7 @@ def case(report_id: int) -> Response:
     return page_or_fragment("handling/case.html", "handling/_case.html", **_case_context(report))
 
 
-@bp.post("/department/<id:report_id>/<any(sign, start, return):action>")
+@bp.post("/department/<id:report_id>/<any(sign, start, return, acknowledge):action>")
 @roles_required(Role.DEPARTMENT)
 def department_action(report_id: int, action: str) -> Response:
     report = _own_case(report_id)
@@ -96,6 +96,9 @@ def department_action(report_id: int, action: str) -> Response:
         elif action == "start":
             services.start(report, current_user, form.expected_version)
             message = _("Work on case #%(id)d started.", id=report.id)
+        elif action == "acknowledge":
+            emergency.acknowledge(report, current_user)
+            message = _("Emergency #%(id)d acknowledged.", id=report.id)
         else:
             services.return_case(report, current_user, form.note.data or "", form.expected_version)
             db.session.commit()
@@ -216,7 +219,10 @@ def fix() -> Response:
     categories = [
         c for g in taxonomy.groups() for c in g.categories if c.active and c.volunteer_ok and not c.safety_critical
     ]
-    values = {key: request.form.get(key, "") for key in ("category", "lat", "lon", "address", "description", "note")}
+    values = {
+        key: request.form.get(key, "")
+        for key in ("category", "lat", "lon", "location_source", "address", "description", "note")
+    }
     errors: dict[str, str] = {}
     status = 200
     if request.method == "POST":

@@ -15,10 +15,12 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
+from webapp import localtime
 from webapp.accounts.models import Role, User
-from webapp.analytics.facts import local_day, timezone, utc_bounds
+from webapp.analytics.facts import local_day
 from webapp.db import db, utcnow
 from webapp.feedback.models import PlatformFeedback, Rating
+from webapp.localtime import days_bounds
 from webapp.monitoring import recorder
 from webapp.reports.models import Report
 
@@ -178,9 +180,9 @@ def _as_date(value: Any) -> date:
 def participation(days: int = 30, today: date | None = None) -> Participation:
     """Per local day of the last ``days`` days (today included): reports received, new resident accounts, and
     active residents (distinct resident accounts that sent a report, a rating or feedback that day)."""
-    today = today or utcnow().astimezone(timezone()).date()
+    today = today or localtime.today()
     first = today - timedelta(days=days - 1)
-    start, end = utc_bounds(first, today)
+    start, end = days_bounds(first, today)
     reports = _per_day(Report.created_at, start, end)
     registrations = _per_day(User.created_at, start, end, User.role.in_(RESIDENT_ROLES))
 

@@ -13,11 +13,11 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, has_app_context
 from flask_babel import force_locale, get_locale
 from flask_babel import lazy_gettext as _l
 
 from webapp.accounts.models import Role, User
+from webapp.accounts.sms import notice_message, queue_sms
 from webapp.db import db, utcnow
 from webapp.notifications.models import Notification
 from webapp.reports.models import Report, ReportEvent, ReportFollower
@@ -69,15 +69,9 @@ def notify(
 
 
 def _send_sms(user: User, notification: Notification) -> None:
-    if not has_app_context() or "sms" not in current_app.extensions:
-        return
-    try:
-        current_app.extensions["sms"].send(user.phone, "【全民网格】" + text(notification, english=False))
-    except Exception as error:  # a failed SMS must not undo the case's change; the in-app message remains
-        log.exception("could not send an SMS notification to user %s", user.id)
-        from webapp.monitoring import recorder
-
-        recorder.record_sms_failure(user.phone, error)
+    """Queued: sent after the change that caused it commits; a failed SMS never undoes it (the in-app message
+    remains)."""
+    queue_sms(notice_message(user.phone, text(notification, english=False)))
 
 
 def status_changed(report: Report, event: ReportEvent) -> None:

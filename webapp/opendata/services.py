@@ -11,7 +11,7 @@ import math
 import statistics
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,8 +23,8 @@ from webapp.accounts.models import Department
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
 from webapp.geo.models import Grid
+from webapp.localtime import local_date, midnight
 from webapp.pagination import Page
-from webapp.points.awards import LOCAL, local_date
 from webapp.reports import privacy, taxonomy
 from webapp.reports.models import Category, Report, ReportPhoto
 from webapp.reports.status import ReportStatus
@@ -104,7 +104,7 @@ class Filters:
 
 def day_start(day: date) -> datetime:
     """Midnight of a local day, in UTC."""
-    return datetime.combine(day, time(), tzinfo=LOCAL).astimezone(UTC)
+    return midnight(day).astimezone(UTC)
 
 
 def parse_date(raw: str, name: str) -> date:

@@ -1,6 +1,6 @@
-"""Admin pages for points: rules, campaigns, store items and stock, the fund and its reconciliation, handing over.
+"""Admin pages for points: rules, campaigns, store items and stock, the fund and its reconciliation.
 
-Every page is for supervisors (admins), except handing over (核销), which service-point staff use too. Views stay
+Every page is for supervisors (admins); handing over (核销) has its own pages in ``points/handover``. Views stay
 thin: they read the form, call one service, commit and redirect (303); a refused form is shown again with the
 message next to the field and the status of the refusal (422 for invalid values). Services write the fund's
 audit log (``store.audit``).
@@ -9,16 +9,13 @@ audit log (``store.audit``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
-from functools import wraps
-from typing import Any, TypeVar
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import (
     Blueprint,
     Response,
-    abort,
     current_app,
     flash,
     make_response,
@@ -37,13 +34,13 @@ from wtforms.fields import DateTimeLocalField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, StopValidation, ValidationError
 
+from webapp import localtime
 from webapp.accounts.access import roles_required
-from webapp.accounts.models import Role, User
+from webapp.accounts.models import Role
 from webapp.campaigns import prefill
 from webapp.campaigns import services as campaign_pages
 from webapp.db import db, utcnow
 from webapp.errors import DomainError, NotFound
-from webapp.extensions import login_manager
 from webapp.points import awards, campaigns, catalogue, fund, rules, store
 from webapp.points.models import (
     Account,
@@ -52,9 +49,7 @@ from webapp.points.models import (
     FundAudit,
     LedgerEntry,
     LedgerTransaction,
-    OrderStatus,
     StoreItem,
-    StoreOrder,
     TransactionKind,
 )
 from webapp.rendering import page_or_fragment
@@ -63,8 +58,6 @@ from webapp.reports.models import Report
 from webapp.reports.services import PhotoError
 
 bp = Blueprint("points_admin", __name__, url_prefix="/admin/points")
-LOCAL = awards.LOCAL
-F = TypeVar("F", bound=Callable[..., Any])
 admins_only = roles_required(Role.ADMIN)
 
 # Where the fund's money comes from (fund.SOURCES keeps the values).
@@ -101,6 +94,7 @@ AUDIT_LABELS: dict[str, Any] = {
     "stock_adjusted": _l("Stock corrected"),
     "budget_line_added": _l("Budget line added"),
     "points_reversed": _l("Points taken back (false report)"),
+    "service_point_set": _l("Service point chosen or removed"),
 }
 
 # The audit log's details, for people.
@@ -140,13 +134,9 @@ DETAIL_LABELS: dict[str, Any] = {
     "home_delivery": _l("Home delivery"),
     "active": _l("On sale"),
     "photo_key": _l("Photo"),
+    "department": _l("Department"),
+    "service_point": _l("Service point"),
     **SETTING_LABELS,
-}
-
-ORDER_STATUS_LABELS: dict[OrderStatus, Any] = {
-    OrderStatus.WAITING: _l("Waiting to be handed over"),
-    OrderStatus.HANDED_OVER: _l("Handed over"),
-    OrderStatus.CANCELLED: _l("Cancelled"),
 }
 
 CAMPAIGN_STATUS_LABELS: dict[str, Any] = {
@@ -189,10 +179,6 @@ def _done(message: str, target: str) -> Response:
     db.session.commit()
     flash(message, "success")
     return redirect(target, 303)
-
-
-def _today() -> date:
-    return awards.local_date(utcnow())
 
 
 def _in_years(day: date | datetime | None) -> bool:
@@ -253,7 +239,7 @@ def _money(label: Any, **kwargs: Any) -> StringField:
 @bp.get("/")
 @admins_only
 def index() -> Response:
-    today = _today()
+    today = localtime.today()
     all_campaigns = campaigns.all_campaigns()
     items = catalogue.all_items()
     return _render(
@@ -277,7 +263,7 @@ class RulesForm(FlaskForm):
     effective_from = DateTimeLocalField(
         _l("In force from (Beijing time)"),
         format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
-        tz=LOCAL,
+        tz=localtime.zone,
         validators=[Optional(), DateRange()],
         render_kw={"class": "pa-input"},
     )
@@ -363,7 +349,7 @@ def rules_page() -> Response:
     form.expiry_enabled.data = bool(current["expiry_enabled"])
     overrides = current["category_points"] or {}
     form.category_points.data = "\n".join(f"{code} {points}" for code, points in sorted(overrides.items()))
-    form.effective_from.data = utcnow().astimezone(LOCAL).replace(second=0, microsecond=0)
+    form.effective_from.data = utcnow().astimezone(localtime.zone()).replace(second=0, microsecond=0)
     return _rules_page(form)
 
 
@@ -389,7 +375,7 @@ def publish_rules() -> Response:
         "Version %(version)d of the rules is published. It applies from %(when)s; points already given keep "
         "the rules they were given under.",
         version=row.version,
-        when=row.effective_from.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M"),
+        when=row.effective_from.astimezone(localtime.zone()).strftime("%Y-%m-%d %H:%M"),
     )
     if rules.starts_mid_month(row.effective_from):
         message += " " + _(
@@ -434,7 +420,7 @@ class CampaignForm(FlaskForm):
 
 
 def _campaigns_page(form: CampaignForm, status: int = 200, hotspot: prefill.Prefill | None = None) -> Response:
-    today = _today()
+    today = localtime.today()
     rows = [(c, campaigns.status(c, today), awards.campaign_spent(c)) for c in campaigns.all_campaigns()]
     return _render(
         "points/admin/campaigns.html",
@@ -453,9 +439,9 @@ def _campaigns_page(form: CampaignForm, status: int = 200, hotspot: prefill.Pref
 @admins_only
 def campaigns_page() -> Response:
     form = CampaignForm()
-    form.starts_on.data = _today()
+    form.starts_on.data = localtime.today()
     # "From a hotspot": the dashboard links here with grid=…&category=…&start=…&end=… to fill the form in.
-    hotspot = prefill.from_hotspot(request.args, _today())
+    hotspot = prefill.from_hotspot(request.args, localtime.today())
     for name, value in hotspot.values.items():
         getattr(form, name).data = value
     return _campaigns_page(form, 400 if hotspot.problems else 200, hotspot)
@@ -707,7 +693,7 @@ def _parse_day(value: str | None, field: str) -> date | None:
 
 def _period(args: Any) -> tuple[date, date]:
     """The reconciliation period from the query string: whole local days, this month so far by default."""
-    today = _today()
+    today = localtime.today()
     start = _parse_day(args.get("start"), "start") or today.replace(day=1)
     end = _parse_day(args.get("end"), "end") or today
     if end < start:
@@ -718,7 +704,7 @@ def _period(args: Any) -> tuple[date, date]:
 
 
 def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    return datetime.combine(start, time(), LOCAL), datetime.combine(end + timedelta(days=1), time(), LOCAL)
+    return localtime.midnight(start), localtime.midnight(end + timedelta(days=1))
 
 
 def _audit_rows(page: int) -> tuple[list[tuple[FundAudit, dict[str, Any]]], bool]:
@@ -743,7 +729,7 @@ def _audit_rows(page: int) -> tuple[list[tuple[FundAudit, dict[str, Any]]], bool
 def _fund_page(line_form: BudgetLineForm | None = None, status: int = 200) -> Response:
     if line_form is None:
         line_form = BudgetLineForm(prefix="line", formdata=None)
-        line_form.year.data = _today().year
+        line_form.year.data = localtime.today().year
     period_error: str | None = None
     period_field: str | None = None
     report = None
@@ -831,118 +817,6 @@ def reconciliation_csv() -> Response:
     )
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-# --- Handing over (核销) at a service point --------------------------------------------------------------------------
-
-
-def service_point_staff(view: F) -> F:
-    """Supervisors and staff of a service point; anonymous visitors log in first, everyone else gets 403."""
-
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
-        if not store.can_hand_over(current_user):
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped  # type: ignore[return-value]
-
-
-def _digits(value: str | None) -> str:
-    return "".join(ch for ch in (value or "") if ch.isascii() and ch.isdigit())
-
-
-def _handover_page(
-    order: StoreOrder | None = None, *, code: str = "", error: str | None = None, status: int = 200
-) -> Response:
-    return page_or_fragment(
-        "points/admin/handover.html",
-        "points/admin/_order.html",
-        status,
-        **_context(
-            section="handover",
-            order=order,
-            code=code,
-            error=error,
-            handed_over_by=db.session.get(User, order.handed_over_by_id) if order and order.handed_over_by_id else None,
-            waiting=store.waiting_orders(),
-            status_labels=ORDER_STATUS_LABELS,
-            user_label=_user_label,
-        ),
-    )
-
-
-@bp.get("/handover")
-@service_point_staff
-def handover() -> Response:
-    typed = (request.args.get("code") or "").strip()[:40]
-    if not typed:
-        return _handover_page()
-    code = _digits(typed)
-    if len(code) != 8:
-        return _handover_page(code=typed, error=_("Please type the 8 digits of the pickup code."), status=422)
-    order = store.find_by_code(code)
-    if order is None:
-        return _handover_page(
-            code=code, error=_("No order has the pickup code %(code)s. Please check the digits.", code=code), status=422
-        )
-    return _handover_page(order, code=code)
-
-
-def _order_for(order_id: int) -> tuple[StoreOrder, str]:
-    """The order being handed over or cancelled, and the pickup code typed for it (it must match)."""
-    order = db.session.get(StoreOrder, order_id)
-    if order is None:
-        raise NotFound(_("This order does not exist."))
-    return order, _digits(request.form.get("code"))
-
-
-def _order_action(
-    order_id: int, action: Callable[[StoreOrder], None], success: Callable[[StoreOrder], str]
-) -> Response:
-    order, code = _order_for(order_id)
-    if code != order.pickup_code:
-        return _handover_page(
-            code=code, error=_("The pickup code does not match this order. Please type it again."), status=422
-        )
-    try:
-        action(order)
-    except DomainError as error:
-        db.session.rollback()
-        order = db.session.get(StoreOrder, order_id)
-        return _handover_page(order, code=code, error=str(error.message), status=error.status)
-    return _done(success(order), url_for("points_admin.handover"))
-
-
-@bp.post("/handover/<id:order_id>")
-@service_point_staff
-def hand_over(order_id: int) -> Response:
-    return _order_action(
-        order_id,
-        lambda order: store.hand_over(order, current_user),
-        lambda order: _(
-            "Handed over: %(n)d × %(item)s to %(name)s.",
-            n=order.quantity,
-            item=order.item.name_zh,
-            name=order.user.display_name or order.user.masked_phone,
-        ),
-    )
-
-
-@bp.post("/handover/<id:order_id>/cancel")
-@service_point_staff
-def cancel_order(order_id: int) -> Response:
-    return _order_action(
-        order_id,
-        lambda order: store.cancel(order, current_user),
-        lambda order: _(
-            "Order cancelled: %(points)d points and the goods went back (%(item)s).",
-            points=order.points,
-            item=order.item.name_zh,
-        ),
-    )
 
 
 # --- Taking back the points of a false report ---------------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -17,33 +16,18 @@ from flask_babel import gettext as _
 from webapp.accounts.models import Role, User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
+from webapp.localtime import day_bounds, local_date, month_bounds
 from webapp.points import ledger, rules
 from webapp.points.models import Account, AccountKind, Campaign, LedgerEntry, LedgerTransaction, TransactionKind
 from webapp.reports.models import Report, ReportEvent, Severity
 from webapp.reports.status import ReportStatus
 
-LOCAL = ZoneInfo("Asia/Shanghai")
 REPORT_REASONS = ("report_accepted",)
-
-
-def local_date(moment: datetime) -> date:
-    return moment.astimezone(LOCAL).date()
 
 
 def expiry_for(moment: datetime) -> date:
     """Points earned in a year expire at the end of the following year."""
     return date(local_date(moment).year + 1, 12, 31)
-
-
-def _day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime(day.year, day.month, day.day, tzinfo=LOCAL)
-    return start, start + timedelta(days=1)
-
-
-def _month_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime(day.year, day.month, 1, tzinfo=LOCAL)
-    end = datetime(day.year + (day.month == 12), day.month % 12 + 1, 1, tzinfo=LOCAL)
-    return start, end
 
 
 def _earned(account: Account, start: datetime, end: datetime, reasons: tuple[str, ...] | None = None) -> int:
@@ -101,10 +85,10 @@ def _pay(
     ledger.lock(account)
     day = local_date(at)
     if counts_toward_daily:
-        start, end = _day_bounds(day)
+        start, end = day_bounds(day)
         if _count_awards(account, start, end, REPORT_REASONS) >= current["daily_report_cap"]:
             return None
-    start, end = _month_bounds(day)
+    start, end = month_bounds(day)
     room = current["monthly_points_cap"] - _earned(account, start, end)
     amount = min(amount, max(room, 0))
     if amount <= 0:

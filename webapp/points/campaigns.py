@@ -17,7 +17,7 @@ from webapp import cache as static_cache
 from webapp.accounts.models import User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
-from webapp.points.awards import local_date
+from webapp.localtime import local_date
 from webapp.points.models import Campaign
 from webapp.points.store import audit
 from webapp.reports import taxonomy

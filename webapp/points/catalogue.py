@@ -17,11 +17,10 @@ from flask_babel import gettext as _
 from webapp.accounts.models import User
 from webapp.db import db
 from webapp.errors import DomainError, NotFound
+from webapp.photos import pipeline, references, rejections
 from webapp.points.models import StockMovement, StoreItem
 from webapp.points.store import audit
-from webapp.reports import media
-from webapp.reports.models import ReportPhoto
-from webapp.reports.services import PhotoError
+from webapp.reports.services import PhotoError, register_public_files
 from webapp.storage import Storage, content_key, put_in_transaction
 
 NAME_ZH_MAX = 60
@@ -120,29 +119,11 @@ def _check(data: ItemData) -> ItemData:
     )
 
 
-def _photo_is_referenced(key: str) -> bool:
-    """Asked before removing a file after a rollback: another item or a report may use the same file."""
-    with db.engine.connect() as connection:
-        items = connection.scalar(sa.select(sa.func.count()).select_from(StoreItem).where(StoreItem.photo_key == key))
-        photos = connection.scalar(
-            sa.select(sa.func.count())
-            .select_from(ReportPhoto)
-            .where(sa.or_(ReportPhoto.display_key == key, ReportPhoto.thumb_key == key))
-        )
-        return bool(items or photos)
-
-
-def _process_photo(photo: bytes, *, max_bytes: int, max_pixels: int) -> media.ProcessedPhoto:
+def _process_photo(photo: bytes, *, max_bytes: int, max_pixels: int) -> pipeline.ProcessedPhoto:
     try:
-        return media.process_photo(photo, max_bytes=max_bytes, max_pixels=max_pixels)
-    except media.PhotoRejected as rejected:
-        messages = {
-            "too_large": _("The photo is too large: at most %(mb)d MB.", mb=max_bytes // 2**20),
-            "too_many_pixels": _("The photo has too many pixels. Please send an ordinary camera photo."),
-            "unsupported": _("The photo is not a supported picture. Please send a JPEG, PNG, WebP or HEIC photo."),
-        }
-        message = messages.get(rejected.reason, _("The photo is empty, damaged or incomplete. Please choose another."))
-        status, code = media.REJECTION_STATUS[rejected.reason]
+        return pipeline.process_photo(photo, max_bytes=max_bytes, max_pixels=max_pixels)
+    except pipeline.PhotoRejected as rejected:
+        message, status, code = rejections.answer(rejected, rejections.Upload.PHOTO, max_bytes=max_bytes)
         raise PhotoError(message, status=status, code=code) from rejected
 
 
@@ -168,6 +149,14 @@ def _apply(
     return key, processed.display
 
 
+def is_item_photo(key: str) -> bool:
+    """Item photos are public (served by /media/<key> like the reports' public photos)."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(StoreItem).where(StoreItem.photo_key == key)) > 0
+
+
+register_public_files(is_item_photo)
+
+
 def _snapshot(item: StoreItem) -> dict[str, Any]:
     values = {name: getattr(item, name) for name in ItemData.__dataclass_fields__}
     values["photo_key"] = item.photo_key
@@ -189,7 +178,7 @@ def create_item(
     db.session.add(item)
     db.session.flush()
     if file is not None and storage is not None:
-        put_in_transaction(db.session, storage, file[0], file[1], _photo_is_referenced)
+        put_in_transaction(db.session, storage, file[0], file[1], references.is_referenced)
     audit(admin, "item_created", item=item.id, **_snapshot(item))
     db.session.flush()
     return item
@@ -211,7 +200,7 @@ def update_item(
     file = _apply(item, data, photo, storage, max_photo_bytes, max_photo_pixels)
     db.session.flush()
     if file is not None and storage is not None:
-        put_in_transaction(db.session, storage, file[0], file[1], _photo_is_referenced)
+        put_in_transaction(db.session, storage, file[0], file[1], references.is_referenced)
     after = _snapshot(item)
     changes = {name: [before[name], after[name]] for name in after if before[name] != after[name]}
     if changes:

@@ -14,14 +14,11 @@ when its members chose to show it; phone numbers never leave this module.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 import sqlalchemy as sa
-from babel.dates import format_skeleton
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import aliased
@@ -31,7 +28,7 @@ from webapp.accounts.models import User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
 from webapp.geo.models import Grid
-from webapp.points.awards import LOCAL, local_date
+from webapp.localtime import FIRST_YEAR, LAST_YEAR, Period, PeriodKind, current_period, local_date
 from webapp.points.models import (
     Account,
     AccountKind,
@@ -46,110 +43,14 @@ from webapp.reports.models import Report
 TOP_PEOPLE = 50  # the monthly 光荣榜 of the cities we follow lists 50 residents; certificates go to them
 TOP_HOUSEHOLDS = 20
 TOP_COMMUNITIES = 20
-FIRST_YEAR, LAST_YEAR = 2000, 2100
+ROLL_KINDS = (PeriodKind.MONTH, PeriodKind.QUARTER, PeriodKind.YEAR)  # honour rolls are not weekly
 REVERSAL_PREFIX = "reversal:"  # awards.reverse_report posts "reversal:<award's business key>"
-
-
-class PeriodKind(enum.StrEnum):
-    MONTH = "month"
-    QUARTER = "quarter"
-    YEAR = "year"
-
-    @property
-    def label(self) -> str:
-        return str(PERIOD_KIND_LABELS[self])
-
-
-PERIOD_KIND_LABELS = {
-    PeriodKind.MONTH: _l("Month"),
-    PeriodKind.QUARTER: _l("Quarter"),
-    PeriodKind.YEAR: _l("Year"),
-}
 
 
 class PeriodError(DomainError):
     status = 400
     code = "bad_period"
     default_message = _l("Please choose a month, a quarter or a year.")
-
-
-@dataclass(frozen=True)
-class Period:
-    """A calendar month, quarter or year in local time (Asia/Shanghai). ``number``: month 1–12, quarter 1–4."""
-
-    kind: PeriodKind
-    year: int
-    number: int = 0
-
-    @property
-    def first_day(self) -> date:
-        if self.kind is PeriodKind.MONTH:
-            return date(self.year, self.number, 1)
-        if self.kind is PeriodKind.QUARTER:
-            return date(self.year, 3 * (self.number - 1) + 1, 1)
-        return date(self.year, 1, 1)
-
-    @property
-    def after_last_day(self) -> date:
-        nxt = self.next()
-        return nxt.first_day
-
-    @property
-    def start(self) -> datetime:
-        day = self.first_day
-        return datetime(day.year, day.month, day.day, tzinfo=LOCAL)
-
-    @property
-    def end(self) -> datetime:
-        day = self.after_last_day
-        return datetime(day.year, day.month, day.day, tzinfo=LOCAL)
-
-    def next(self) -> Period:
-        if self.kind is PeriodKind.MONTH:
-            return Period(self.kind, self.year + (self.number == 12), self.number % 12 + 1)
-        if self.kind is PeriodKind.QUARTER:
-            return Period(self.kind, self.year + (self.number == 4), self.number % 4 + 1)
-        return Period(self.kind, self.year + 1)
-
-    def previous(self) -> Period:
-        if self.kind is PeriodKind.MONTH:
-            return Period(self.kind, self.year - (self.number == 1), (self.number - 2) % 12 + 1)
-        if self.kind is PeriodKind.QUARTER:
-            return Period(self.kind, self.year - (self.number == 1), (self.number - 2) % 4 + 1)
-        return Period(self.kind, self.year - 1)
-
-    def in_range(self) -> bool:
-        return FIRST_YEAR <= self.year <= LAST_YEAR
-
-    def is_over(self, now: datetime | None = None) -> bool:
-        return (now or utcnow()) >= self.end
-
-    def has_started(self, now: datetime | None = None) -> bool:
-        return (now or utcnow()) >= self.start
-
-    @property
-    def label(self) -> str:
-        """ "November 2026", "4th quarter 2026", "2026" — or 2026年11月, 2026年第4季度, 2026年 — from the CLDR data."""
-        skeleton = {PeriodKind.MONTH: "yMMMM", PeriodKind.QUARTER: "yQQQQ", PeriodKind.YEAR: "y"}[self.kind]
-        return format_skeleton(skeleton, self.first_day, locale=get_locale() or "zh_Hans_CN")
-
-    def query_args(self) -> dict[str, object]:
-        """The URL parameters that name this period (?period=month&year=2026&month=11)."""
-        args: dict[str, object] = {"period": self.kind.value, "year": self.year}
-        if self.kind is PeriodKind.MONTH:
-            args["month"] = self.number
-        elif self.kind is PeriodKind.QUARTER:
-            args["quarter"] = self.number
-        return args
-
-
-def current_period(kind: PeriodKind = PeriodKind.MONTH, today: date | None = None) -> Period:
-    today = today or local_date(utcnow())
-    if kind is PeriodKind.MONTH:
-        return Period(kind, today.year, today.month)
-    if kind is PeriodKind.QUARTER:
-        return Period(kind, today.year, (today.month - 1) // 3 + 1)
-    return Period(kind, today.year)
 
 
 def _whole_number(value: str | None, low: int, high: int) -> int | None:
@@ -175,6 +76,8 @@ def parse_period(
         period_kind = PeriodKind((kind or PeriodKind.MONTH.value).strip())
     except ValueError:
         raise PeriodError() from None
+    if period_kind not in ROLL_KINDS:
+        raise PeriodError()
     current = current_period(period_kind, today)
     chosen_year = _whole_number(year, FIRST_YEAR, LAST_YEAR)
     the_year = chosen_year if chosen_year is not None else current.year
@@ -552,4 +455,4 @@ def tab_periods(period: Period, today: date | None = None) -> Mapping[PeriodKind
     """The month, quarter and year tabs: those around today while the shown period runs, else around its start."""
     today = today or local_date(utcnow())
     anchor = today if period.first_day <= today < period.after_last_day else period.first_day
-    return {kind: current_period(kind, anchor) for kind in PeriodKind}
+    return {kind: current_period(kind, anchor) for kind in ROLL_KINDS}

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from webapp import localtime
 from webapp.accounts.models import User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
@@ -226,7 +227,7 @@ def members(household: Household) -> list[MemberPoints]:
         .order_by(HouseholdMember.joined_at, User.id)
     ).all()
     ids = [user.id for user, _joined in rows]
-    month = honour.earned_by(ids, honour.current_period())
+    month = honour.earned_by(ids, localtime.current_period())
     total = honour.earned_by(ids)
     return [
         MemberPoints(user=user, joined_at=joined, this_month=month.get(user.id, 0), total=total.get(user.id, 0))

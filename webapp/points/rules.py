@@ -12,12 +12,12 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from webapp import cache as static_cache
+from webapp import localtime
 from webapp.accounts.models import User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
@@ -94,8 +94,8 @@ def effective(at: datetime | None = None) -> Rules:
 
 
 def starts_mid_month(moment: datetime) -> bool:
-    """Whether rules starting at ``moment`` split a local (Beijing) month between two versions."""
-    local = moment.astimezone(ZoneInfo("Asia/Shanghai"))
+    """Whether rules starting at ``moment`` split a local month between two versions."""
+    local = moment.astimezone(localtime.zone())
     return not (local.day == 1 and local.time() == time())
 
 

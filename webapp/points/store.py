@@ -15,11 +15,11 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
-from webapp.accounts.models import Role, User
+from webapp.accounts.models import Department, Role, User
 from webapp.db import db, utcnow
-from webapp.errors import DomainError, NotFound
+from webapp.errors import DomainError, Forbidden, NotFound
+from webapp.localtime import local_date
 from webapp.points import ledger
-from webapp.points.awards import local_date
 from webapp.points.models import (
     AccountKind,
     BudgetLine,
@@ -229,6 +229,17 @@ def is_service_point_staff(user: User) -> bool:
 
 def can_hand_over(user: User) -> bool:
     return user.role is Role.ADMIN or is_service_point_staff(user)
+
+
+def set_service_point(admin: User, department: Department, service_point: bool) -> None:
+    """Make a department a service point (its staff hand over store orders there), or stop it being one."""
+    if admin.role is not Role.ADMIN:
+        raise Forbidden(_("Only supervisors can choose the service points."))
+    if department.service_point == service_point:
+        return
+    department.service_point = service_point
+    audit(admin, "service_point_set", department=department.code, service_point=service_point)
+    db.session.flush()
 
 
 def find_by_code(code: str) -> StoreOrder | None:

@@ -33,7 +33,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from webapp.db import db, utcnow
+from webapp import localtime
+from webapp.db import db
 from webapp.errors import DomainError, NotFound
 from webapp.extensions import limiter
 from webapp.points import awards, honour, households, ledger, store
@@ -88,10 +89,6 @@ def _no_store(response: Response) -> Response:
     return response
 
 
-def _today() -> Any:
-    return awards.local_date(utcnow())
-
-
 # --- My points ------------------------------------------------------------------------------------------------
 
 
@@ -129,7 +126,7 @@ def store_index() -> Response:
 
 def _available_item(item_id: int) -> StoreItem:
     item = db.session.get(StoreItem, item_id)
-    if item is None or not store.is_available(item, _today()):
+    if item is None or not store.is_available(item, localtime.today()):
         abort(404)
     return item
 
@@ -388,7 +385,7 @@ def household_public() -> Response:
 # --- Honour rolls ---------------------------------------------------------------------------------------------
 
 
-def _period_from_args() -> honour.Period:
+def _period_from_args() -> localtime.Period:
     args = request.args
     return honour.parse_period(args.get("period"), args.get("year"), args.get("month"), args.get("quarter"))
 
@@ -428,7 +425,7 @@ def certificate() -> Response:
             row=row,
             name=current_user.display_name.strip(),
             final=period.is_over(),
-            issued=_today(),
+            issued=localtime.today(),
         )
     )
     return _no_store(response)
@@ -448,7 +445,7 @@ def _cell(value: object) -> object:
 
 
 def _local_day(moment: datetime) -> str:
-    return awards.local_date(moment).isoformat()
+    return localtime.local_date(moment).isoformat()
 
 
 def _history_detail(transaction: LedgerTransaction) -> str:
@@ -487,7 +484,7 @@ def participation_csv() -> Response:
                 amount,
             ]
         )
-    filename = f"participation-{_today().isoformat()}.csv"
+    filename = f"participation-{localtime.today().isoformat()}.csv"
     response = make_response("\ufeff" + buffer.getvalue())
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'

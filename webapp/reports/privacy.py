@@ -12,6 +12,8 @@ The rule
 * Safety-critical categories (gas leaks, open manholes …) are *not* coarsened unless listed: their exact place is
   in public space and warns people away from a hazard.
 * Nothing about the reporter is published: no name, phone, account or device.
+* Photos get a public (cacheable, presigned) URL only when ``photos_public``: the report was accepted by the review
+  team and is not sensitive. Everyone else's view of a photo is streamed through the app after ``shown_in_full``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import math
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from webapp.reports.status import ReportStatus
 
 # Category codes (GB/T 47678.5 and local 9xxxx) whose exact place would expose someone.
 SENSITIVE_CATEGORIES: frozenset[str] = frozenset(
@@ -111,3 +115,12 @@ def shown_in_full(report: Any, viewer: Any) -> bool:
     if viewer is None or not getattr(viewer, "is_authenticated", False):
         return False
     return viewer.id == report.reporter_id or viewer.role.is_staff
+
+
+def photos_public(report: Any) -> bool:
+    """Whether a report's photos may be given a URL that works without the app (a presigned object-store URL, a
+    year-long public cache): accepted by the review team (not waiting for review, not refused) and not sensitive.
+    Photos of other reports are streamed through the app to whoever ``shown_in_full`` allows."""
+    if is_sensitive(report.category_code):
+        return False
+    return report.status not in (ReportStatus.PENDING_REVIEW, ReportStatus.REJECTED)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -22,7 +24,8 @@ from webapp.errors import DomainError, InvalidFields
 from webapp.geo.distance import bounding_box, haversine_m, valid_coordinates
 from webapp.geo.services import locate
 from webapp.pagination import Page
-from webapp.reports import media, posters, taxonomy
+from webapp.photos import pipeline, references, rejections
+from webapp.reports import posters, privacy, taxonomy
 from webapp.reports.models import (
     Category,
     Channel,
@@ -132,22 +135,10 @@ def _check_fields(data: NewReport, limits: PhotoLimits) -> Category:
     return category
 
 
-def _photo_error(number: int, rejected: media.PhotoRejected, limits: PhotoLimits) -> PhotoError:
-    if rejected.reason == "too_large":
-        message = _("Photo %(n)d is too large: at most %(mb)d MB per photo.", n=number, mb=limits.max_bytes // 2**20)
-    elif rejected.reason == "too_many_pixels":
-        message = _("Photo %(n)d has too many pixels. Please send an ordinary camera photo.", n=number)
-    elif rejected.reason == "unsupported":
-        message = _(
-            "Photo %(n)d is not a supported picture (%(kind)s). Please send a JPEG, PNG, WebP or HEIC photo.",
-            n=number,
-            kind=rejected.format_name or _("unknown"),
-        )
-    elif rejected.reason == "empty":
-        message = _("Photo %(n)d is an empty file.", n=number)
-    else:
-        message = _("Photo %(n)d is damaged or incomplete. Please take it again.", n=number)
-    status, code = media.REJECTION_STATUS[rejected.reason]
+def _photo_error(number: int, rejected: pipeline.PhotoRejected, limits: PhotoLimits) -> PhotoError:
+    message, status, code = rejections.answer(
+        rejected, rejections.Upload.REPORT_PHOTO, max_bytes=limits.max_bytes, number=number
+    )
     return PhotoError(message, status=status, code=code)
 
 
@@ -160,16 +151,37 @@ def _existing_for_replay(reporter: User, data: NewReport, fingerprint: str) -> R
     return existing
 
 
-def _photo_is_referenced(key: str) -> bool:
-    with db.engine.connect() as connection:
-        return (
-            connection.scalar(
-                sa.select(sa.func.count())
-                .select_from(ReportPhoto)
-                .where(sa.or_(ReportPhoto.display_key == key, ReportPhoto.thumb_key == key))
-            )
-            > 0
-        )
+# Other packages whose public files are served by /media/<key> (the store's item photos) register a check here.
+_public_file_checks: list[Callable[[str], bool]] = []
+
+
+def register_public_files(check: Callable[[str], bool]) -> None:
+    """``check(key)`` says whether ``key`` is a file of that package that anyone may see."""
+    if check not in _public_file_checks:
+        _public_file_checks.append(check)
+
+
+def photo_access(key: str, viewer: Any) -> str | None:
+    """How ``viewer`` may get the stored file ``key``: ``"public"`` (anyone; may be cached and redirected to the
+    object store), ``"private"`` (this viewer only: streamed through the app) or None (not at all: 404).
+
+    A file of a report follows ``privacy``; the same content-addressed file may belong to several reports, and the
+    most open of them decides. Files that belong to nothing are not served."""
+    reports = db.session.scalars(
+        sa.select(Report)
+        .join(ReportPhoto, ReportPhoto.report_id == Report.id)
+        .where(sa.or_(ReportPhoto.display_key == key, ReportPhoto.thumb_key == key))
+        .distinct()
+    ).all()
+    if reports:
+        if any(privacy.photos_public(report) for report in reports):
+            return "public"
+        if any(privacy.shown_in_full(report, viewer) for report in reports):
+            return "private"
+        return None
+    if any(check(key) for check in _public_file_checks):
+        return "public"
+    return None
 
 
 def submit_report(
@@ -245,13 +257,13 @@ def submit_report(
     return report, True
 
 
-def process_photos(photos: list[bytes], limits: PhotoLimits) -> list[media.ProcessedPhoto]:
+def process_photos(photos: list[bytes], limits: PhotoLimits) -> list[pipeline.ProcessedPhoto]:
     """Check and convert every photo before anything is written; the first bad one refuses the lot."""
-    processed: list[media.ProcessedPhoto] = []
+    processed: list[pipeline.ProcessedPhoto] = []
     for number, photo in enumerate(photos, start=1):
         try:
             processed.append(
-                media.process_photo(
+                pipeline.process_photo(
                     photo,
                     max_bytes=limits.max_bytes,
                     max_pixels=limits.max_pixels,
@@ -259,14 +271,14 @@ def process_photos(photos: list[bytes], limits: PhotoLimits) -> list[media.Proce
                     thumb_quality=THUMB_QUALITY,
                 )
             )
-        except media.PhotoRejected as rejected:
+        except pipeline.PhotoRejected as rejected:
             raise _photo_error(number, rejected, limits) from rejected
     return processed
 
 
 def attach_photos(
     report: Report,
-    processed: list[media.ProcessedPhoto],
+    processed: list[pipeline.ProcessedPhoto],
     *,
     kind: str,
     event: ReportEvent | None = None,
@@ -300,7 +312,7 @@ def attach_photos(
 def write_files(files: list[tuple[str, bytes]], storage: Storage) -> None:
     """Write photo files after their rows are in place; a later rollback removes them again."""
     for key, content in files:
-        put_in_transaction(db.session, storage, key, content, _photo_is_referenced)
+        put_in_transaction(db.session, storage, key, content, references.is_referenced)
 
 
 def add_event(

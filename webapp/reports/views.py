@@ -20,6 +20,7 @@ from flask_login import current_user, login_required
 from webapp.db import db
 from webapp.errors import DomainError
 from webapp.extensions import limiter
+from webapp.files import file_response
 from webapp.rendering import is_fragment_request, page_or_fragment
 from webapp.reports import posters, services, taxonomy
 from webapp.reports.intake import submission_rate_key, submit_from_request
@@ -203,11 +204,9 @@ def mine() -> Response:
 
 @bp.get("/media/<path:key>")
 def media_file(key: str) -> Response:
-    """Stored photos. Keys are content hashes, so a file never changes and may be cached for a year."""
-    storage = current_app.extensions["storage"]
-    if not key.endswith(".jpg") or not storage.exists(key):
+    """Stored photos, for whoever may see them (``services.photo_access``): public ones may be redirected to the
+    object store and cached for a year (keys are content hashes); the others are streamed, privately cached."""
+    access = services.photo_access(key, current_user) if key.endswith(".jpg") else None
+    if access is None:
         abort(404)
-    response = make_response(storage.open(key))
-    response.headers["Content-Type"] = "image/jpeg"
-    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
-    return response
+    return file_response(key, public=access == "public")

@@ -35,7 +35,9 @@ WORK_HOURS = "work_hours"  # == TimeUnit.WORK_HOURS
 WORK_DAYS = "work_days"  # == TimeUnit.WORK_DAYS
 
 DEFAULT_PERIODS: tuple[tuple[time, time], ...] = ((time(8, 30), time(12, 0)), (time(13, 30), time(17, 30)))
+# This module stays free of Flask; the app builds its calendar with localtime.zone_name() (the TIMEZONE setting).
 DEFAULT_TIMEZONE = "Asia/Shanghai"
+
 YELLOW_PERCENT = 80
 
 # A calendar with no working day for this long is broken; stop instead of looping for ever.

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from webapp import localtime
 from webapp.accounts.models import Department, Role, User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError, NotFound
@@ -47,7 +48,10 @@ class ReviewError(DomainError):
 
 
 def working_calendar() -> WorkingCalendar:
-    return from_days(db.session.execute(sa.select(CalendarDay.day, CalendarDay.is_workday)).tuples().all())
+    return from_days(
+        db.session.execute(sa.select(CalendarDay.day, CalendarDay.is_workday)).tuples().all(),
+        timezone=localtime.zone_name(),
+    )
 
 
 def handling_limit(report: Report) -> Limit:

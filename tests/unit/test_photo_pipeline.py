@@ -1,4 +1,4 @@
-"""Unit tests of webapp.reports.media: what happens to every kind of upload, without the Flask app.
+"""Unit tests of webapp.photos.pipeline: what happens to every kind of upload, without the Flask app.
 
 The images in tests/data/images come with a README table naming the outcome each one must get; hostile inputs
 (empty, text renamed .jpg, SVG, a 30 MB blob, truncated JPEGs, random bytes, headers declaring huge canvases)
@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageFile, ImageOps, ImageStat, JpegImagePlugin, TiffImagePlugin
 
-from webapp.reports import media
-from webapp.reports.media import PhotoRejected, ProcessedPhoto, hamming_distance, process_photo, sniff_format
+from webapp.photos import pipeline
+from webapp.photos.pipeline import PhotoRejected, ProcessedPhoto, hamming_distance, process_photo, sniff_format
 
 IMAGES = Path(__file__).resolve().parents[1] / "data" / "images"
 
@@ -38,7 +38,7 @@ EXPECTED = {
     "app13.jpg": "accept",
     "hopper.png": "accept",
     "hopper.webp": "accept",
-    "hopper.heif": "accept" if media.HEIF_SUPPORTED else "unsupported",
+    "hopper.heif": "accept" if pipeline.HEIF_SUPPORTED else "unsupported",
     "decompression_bomb.gif": "too_many_pixels",
     "broken.png": "corrupt",
 }
@@ -184,7 +184,7 @@ def test_exif_gps_jpg_carries_gps_tags_but_nothing_reaches_the_output() -> None:
     result = process_photo(data)
     # Its GPS IFD holds Pillow's out-of-range test values (latitude 4294967295, no longitude): not a position.
     assert result.gps is None
-    assert media.parse_gps(gps_ifd) is None
+    assert pipeline.parse_gps(gps_ifd) is None
     # DateTimeOriginal is syntactically valid; judging whether 2099 is plausible is the caller's job.
     assert result.taken_at == datetime(2099, 9, 29, 10, 10, 10)
     for output in (result.display, result.thumbnail):
@@ -237,7 +237,7 @@ def test_greyscale_jpeg_becomes_rgb() -> None:
 def test_heif_follows_heif_supported() -> None:
     data = read("hopper.heif")
     assert sniff_format(data) == "HEIF"
-    if media.HEIF_SUPPORTED:
+    if pipeline.HEIF_SUPPORTED:
         result = process_photo(data)
         assert result.source_format == "HEIF"
         assert (result.width, result.height) == (128, 128)
@@ -248,7 +248,7 @@ def test_heif_follows_heif_supported() -> None:
 
 
 def test_heif_is_refused_by_name_without_pillow_heif(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(media, "HEIF_SUPPORTED", False)
+    monkeypatch.setattr(pipeline, "HEIF_SUPPORTED", False)
     error = rejected(read("hopper.heif"))
     assert (error.reason, error.format_name) == ("unsupported", "HEIF")
 
@@ -281,7 +281,7 @@ def test_30_mb_blob_is_too_large_and_never_opened(monkeypatch: pytest.MonkeyPatc
     def must_not_open(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise AssertionError("a too-large upload was handed to Pillow")
 
-    monkeypatch.setattr(media.Image, "open", must_not_open)
+    monkeypatch.setattr(pipeline.Image, "open", must_not_open)
     blob = b"\xff\xd8\xff\xe0" + bytes(30 * 1024 * 1024)
     assert rejected(blob).reason == "too_large"
 
@@ -329,7 +329,7 @@ def test_random_bytes_are_unsupported() -> None:
     rng = random.Random(2024)
     for _ in range(20):
         data = rng.randbytes(rng.randrange(64, 4096))
-        if sniff_format(data) in media.ACCEPTED_FORMATS:  # astronomically unlikely; keep the test honest
+        if sniff_format(data) in pipeline.ACCEPTED_FORMATS:  # astronomically unlikely; keep the test honest
             continue
         error = rejected(data)
         assert error.reason == "unsupported"
@@ -438,7 +438,7 @@ def test_png_exif_orientation_is_applied() -> None:
     )
 
 
-@pytest.mark.skipif(not media.HEIF_SUPPORTED, reason="pillow-heif not installed")
+@pytest.mark.skipif(not pipeline.HEIF_SUPPORTED, reason="pillow-heif not installed")
 def test_heif_orientation_is_applied() -> None:
     picture = Image.new("RGB", (64, 32), "red")
     picture.paste((0, 0, 255), (32, 0, 64, 32))
@@ -457,7 +457,7 @@ def test_avif_follows_avif_supported() -> None:
     except (KeyError, OSError):
         pytest.skip("this Pillow cannot write AVIF")
     assert sniff_format(data) == "AVIF"
-    if media.AVIF_SUPPORTED:
+    if pipeline.AVIF_SUPPORTED:
         result = process_photo(data)
         assert (result.source_format, result.width, result.height) == ("AVIF", 48, 32)
     else:
@@ -615,7 +615,7 @@ def dms(degrees: float, minutes: float, seconds: float) -> tuple[R, R, R]:
     ],
 )
 def test_parse_gps(gps_ifd: dict[int, object], expected: tuple[float, float] | None) -> None:
-    result = media.parse_gps(gps_ifd)
+    result = pipeline.parse_gps(gps_ifd)
     if expected is None:
         assert result is None
     else:
@@ -658,7 +658,7 @@ def test_broken_exif_never_rejects_a_photo() -> None:
     ],
 )
 def test_parse_exif_datetime(value: object, expected: datetime | None) -> None:
-    assert media.parse_exif_datetime(value) == expected
+    assert pipeline.parse_exif_datetime(value) == expected
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -693,12 +693,12 @@ def test_phash_of_upright_and_rotated_copies_match(phone_photo: bytes) -> None:
 def test_dhash_bit_layout() -> None:
     brighter_to_the_right = Image.linear_gradient("L").transpose(Image.Transpose.ROTATE_90)
     assert brighter_to_the_right.getpixel((0, 100)) < brighter_to_the_right.getpixel((255, 100))
-    assert media.dhash(brighter_to_the_right) == "ffffffffffffffff"
-    assert media.dhash(brighter_to_the_right.transpose(Image.Transpose.FLIP_LEFT_RIGHT)) == "0000000000000000"
+    assert pipeline.dhash(brighter_to_the_right) == "ffffffffffffffff"
+    assert pipeline.dhash(brighter_to_the_right.transpose(Image.Transpose.FLIP_LEFT_RIGHT)) == "0000000000000000"
     top_half_only = Image.new("L", (90, 80), 0)
     top_half_only.paste(Image.linear_gradient("L").transpose(Image.Transpose.ROTATE_90).resize((90, 40)), (0, 0))
-    assert media.dhash(top_half_only) == "ffffffff00000000"  # rows first, most significant bit first
-    assert media.dhash(Image.new("RGB", (50, 50), "grey")) == "0000000000000000"
+    assert pipeline.dhash(top_half_only) == "ffffffff00000000"  # rows first, most significant bit first
+    assert pipeline.dhash(Image.new("RGB", (50, 50), "grey")) == "0000000000000000"
 
 
 def test_hamming_distance() -> None:
@@ -734,8 +734,8 @@ def test_photo_rejected_carries_its_fields() -> None:
         PhotoRejected("exploded")
 
 
-def test_media_module_has_no_flask_imports() -> None:
-    source = Path(media.__file__).read_text(encoding="utf-8")
+def test_pipeline_module_has_no_flask_imports() -> None:
+    source = Path(pipeline.__file__).read_text(encoding="utf-8")
     assert not re.search(r"^\s*(from|import)\s+flask", source, re.MULTILINE)
 
 

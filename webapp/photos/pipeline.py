@@ -71,14 +71,7 @@ except ImportError:  # pragma: no cover - Pillow < 11.2
     AVIF_SUPPORTED = False
 
 REASONS = frozenset({"empty", "too_large", "too_many_pixels", "unsupported", "corrupt"})
-#: How each rejection answers over HTTP: (status, error code). Callers word the message for their own upload.
-REJECTION_STATUS: dict[str, tuple[int, str]] = {
-    "empty": (422, "photo_empty"),
-    "too_large": (413, "photo_too_large"),
-    "too_many_pixels": (413, "photo_too_many_pixels"),
-    "unsupported": (415, "photo_unsupported"),
-    "corrupt": (422, "photo_corrupt"),
-}
+#: How each rejection answers over HTTP (status, code, message): ``webapp.photos.rejections``.
 #: Formats ``process_photo`` hands to Pillow (names as returned by ``sniff_format``).
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF", "HEIF", "AVIF"})
 
