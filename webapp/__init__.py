@@ -10,7 +10,7 @@ from flask_babel import get_locale
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webapp import static_files
+from webapp import localtime, static_files
 from webapp.config import Config, instance_secret_key
 from webapp.db import db
 from webapp.extensions import (
@@ -66,9 +66,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     app.extensions["sms"] = make_sender(app.config["SMS_BACKEND"], app.config)
     if app.config["SMS_BACKEND"] == "log" and not app.testing and not app.config["PRODUCTION"]:
         app.logger.warning("SMS_BACKEND=log: verification codes are only logged, not sent (development only)")
-    app.extensions["storage"] = make_storage(
-        app.config["STORAGE_BACKEND"], app.config["UPLOAD_DIR"], app.config
-    )
+    app.extensions["storage"] = make_storage(app.config["STORAGE_BACKEND"], app.config["UPLOAD_DIR"], app.config)
 
     from webapp import models  # noqa: F401  (every model registered before the first query)
     from webapp.accounts.views import bp as accounts_bp
@@ -115,6 +113,12 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     ):
         app.register_blueprint(blueprint)
     emergency.connect()
+    # Case events (webapp/review/signals.py): notifications first, then points, as the workflow called them before.
+    from webapp.notifications import services as notifications
+    from webapp.points import awards
+
+    notifications.connect()
+    awards.connect()
     from webapp.analytics import rollup
 
     rollup.install()  # the daily roll-up follows every committed change to reports
@@ -171,6 +175,7 @@ def _register_template_helpers(app: Flask) -> None:
         return shown_in_full(report, current_user)
 
     app.jinja_env.filters["list_of"] = list_of
+    app.jinja_env.filters["minutes"] = localtime.minutes
     app.jinja_env.globals.update(
         static_url=static_url,
         action_label=action_label,

@@ -229,3 +229,19 @@ def parse_month(raw: str) -> Period:
     """A month, 2026-11 (as ``<input type="month">`` sends it). Anything else raises ``ValueError``."""
     year, number = raw.strip().split("-")
     return Period.containing(PeriodKind.MONTH, date(int(year), int(number), 1))
+
+
+def minutes(moment: datetime | None) -> str:
+    """A moment as people read it on a page: the local date and time to the minute, no seconds
+    (“2026年12月4日 19:09”, “Dec 4, 2026, 19:09”)."""
+    if moment is None:
+        return ""
+    from babel import Locale
+    from babel.dates import format_date, format_time
+
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    local = moment.astimezone(zone())
+    locale = Locale.parse(get_locale() or "zh_Hans_CN")
+    pattern = str(locale.datetime_formats["medium"])
+    return pattern.format(format_time(local, "short", locale=locale), format_date(local, "medium", locale=locale))

@@ -794,3 +794,23 @@ def _take(queue: deque[list], amount: int, *, only_expiring_before: date | None 
         credit[0] -= taken
         amount -= taken
     assert amount == 0
+
+
+def test_a_report_over_the_daily_cap_is_told_why_it_earned_nothing(ctx, admin):
+    from webapp.notifications import services as notifications
+    from webapp.notifications.models import Notification
+
+    month = future_month()
+    rules.publish(
+        {"daily_report_cap": 1}, effective_from=datetime(month.year, month.month, 1, tzinfo=LOCAL), admin=admin
+    )
+    reporter = make_user()
+    first = opened(reporter, local(month.year, month.month, 3, 9))
+    assert awards.daily_cap_reached(reporter, at=local(month.year, month.month, 3, 10)) == 1
+    assert awards.daily_cap_reached(reporter, at=local(month.year, month.month, 4, 10)) is None
+    second = opened(reporter, local(month.year, month.month, 3, 11))
+    told = db.session.scalars(
+        sa.select(Notification).where(Notification.user_id == reporter.id, Notification.kind == "daily_cap")
+    ).all()
+    assert [n.report_id for n in told] == [second.id] and first.id != second.id
+    assert "1" in notifications.text(told[0])

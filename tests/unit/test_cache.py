@@ -16,9 +16,9 @@ from webapp.accounts.models import Role
 from webapp.campaigns import services as campaign_pages
 from webapp.config import TestConfig
 from webapp.db import db, utcnow
+from webapp.localtime import local_date
 from webapp.opendata import services as opendata
 from webapp.points import rules
-from webapp.points.awards import local_date
 from webapp.points.campaigns import create_campaign
 from webapp.reports import taxonomy
 from webapp.reports.models import Category

@@ -21,6 +21,7 @@ from tests.unit.cases import (
 from webapp.accounts.models import Role
 from webapp.db import db
 from webapp.errors import DomainError
+from webapp.notifications import services as notifications
 from webapp.notifications.models import Notification
 from webapp.reports.models import Severity
 from webapp.reports.status import ReportStatus
@@ -70,7 +71,7 @@ def test_an_ordinary_submission_starts_nothing(app, ctx):
 def test_without_anyone_on_duty_every_reviewer_is_alerted(app, ctx):
     reviewers = [make_staff(Role.REVIEWER), make_staff(Role.REVIEWER)]
     make_staff(Role.REVIEWER, active=False)
-    assert emergency.reviewers_on_duty() == reviewers
+    assert notifications.reviewers_on_duty() == reviewers
     report = submit(GAS_LEAK, address="")  # no address: the place is given by its coordinates
     for user in reviewers:
         [alert] = notifications_of(user, "emergency")

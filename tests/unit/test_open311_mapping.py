@@ -8,22 +8,23 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from webapp.api.open311 import (
-    BIN_WASTE,
-    COVER_SAFETY,
-    COVER_STATE,
     DATATYPES,
-    LAMP_FAULT,
-    LAMP_ID,
-    SERVICE_ATTRIBUTES,
     Attribute,
     Open311Error,
+    attribute_definitions,
     attribute_params,
     attribute_summary,
+    attributes_for,
     open311_status,
     parse_w3c,
     validate_attributes,
 )
+from webapp.reports.category_facts import load_taxonomy
 from webapp.reports.status import ReportStatus
+
+QUESTIONS = attribute_definitions()  # from the category data file
+COVER_STATE, COVER_SAFETY = QUESTIONS["cover_state"], QUESTIONS["safety_notice"]
+LAMP_ID, LAMP_FAULT, BIN_WASTE = QUESTIONS["lamp_id"], QUESTIONS["lamp_fault"], QUESTIONS["waste_kind"]
 
 
 @pytest.mark.parametrize("status", list(ReportStatus))
@@ -40,11 +41,15 @@ def test_every_state_of_a_case_maps_to_one_of_the_two_spec_values():
 
 
 def test_the_attribute_table_is_well_formed():
-    assert SERVICE_ATTRIBUTES["01001"] == (COVER_STATE, COVER_SAFETY)  # a manhole cover
-    assert SERVICE_ATTRIBUTES["01026"] == (COVER_STATE, COVER_SAFETY)  # a trench cover plate
-    assert "01024" not in SERVICE_ATTRIBUTES  # a water well is no cover
-    assert SERVICE_ATTRIBUTES["01037"] == (LAMP_ID, LAMP_FAULT)
-    for attributes in SERVICE_ATTRIBUTES.values():
+    assert attributes_for("01001") == (COVER_STATE, COVER_SAFETY)  # a manhole cover
+    assert attributes_for("01026") == (COVER_STATE, COVER_SAFETY)  # a trench cover plate
+    assert attributes_for("01024") == ()  # a water well is no cover
+    assert attributes_for("01037") == (LAMP_ID, LAMP_FAULT)
+    assert attributes_for("06042") == (BIN_WASTE,)
+    codes = [c["code"] for g in load_taxonomy()["groups"] for c in g["categories"]]
+    asked = {code: attributes_for(code) for code in codes}  # every code a category names is defined
+    assert len([code for code, attributes in asked.items() if attributes]) == 24
+    for attributes in asked.values():
         codes = [attribute.code for attribute in attributes]
         assert len(codes) == len(set(codes))
         for attribute in attributes:

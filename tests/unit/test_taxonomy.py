@@ -5,7 +5,7 @@ import re
 import sqlalchemy as sa
 
 from webapp.db import db
-from webapp.reports import taxonomy
+from webapp.reports import category_facts, privacy, taxonomy
 from webapp.reports.models import Category, CategoryGroup, TimeUnit
 
 
@@ -83,3 +83,18 @@ def test_groups_in_display_order(ctx):
     groups = taxonomy.groups()
     assert [g.code for g in groups] == list("ABCDEFGHIJKL")
     assert groups[1].categories[0].sort_order < groups[1].categories[-1].sort_order
+
+
+def test_category_facts_come_from_the_data_file(ctx):
+    """Sensitive, the Open311 questions and volunteer suitability are properties of Category, defined once."""
+    by_code = {c["code"]: c for g in taxonomy.load_taxonomy()["groups"] for c in g["categories"]}
+    categories = {c.code: c for c in db.session.scalars(sa.select(Category))}
+    for code, row in by_code.items():
+        category = categories[code]
+        assert category.sensitive is bool(row.get("sensitive")) is privacy.is_sensitive(code)
+        assert category.open311_attributes == tuple(row.get("open311_attributes", ()))
+        assert category.volunteer_suitable is (row["volunteer_ok"] and not row["safety_critical"])
+    assert {"06028", "01012", "91002"} <= category_facts.sensitive_codes()  # a noisy neighbour, police, a flat
+    assert not privacy.is_sensitive("90002") and not privacy.is_sensitive(None)  # a gas leak warns people away
+    suitable = set(db.session.scalars(sa.select(Category.code).where(Category.volunteer_suitable)))
+    assert suitable == {code for code, c in categories.items() if c.volunteer_suitable} and suitable

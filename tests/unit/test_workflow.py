@@ -391,3 +391,22 @@ def test_status_changes_tell_the_reporter_but_notes_do_not(ctx):
     perform(report, "suspend", make_staff(Role.REVIEWER), note=NOTE)
     [message] = notifications_of(reporter)
     assert (message.kind, message.params["status"]) == ("status", "suspended")
+
+
+def test_each_step_is_announced_once_with_its_event(ctx):
+    """perform() announces the step (webapp.review.signals.case_event); points and notifications listen."""
+    from webapp.review.signals import case_event
+
+    heard: list[tuple[Report, ReportEvent, S]] = []
+
+    def listener(report: Report, *, event: ReportEvent, from_status: S, **_extra: object) -> None:
+        heard.append((report, event, from_status))
+
+    report = make_case()
+    case_event.connect(listener)
+    try:
+        event = perform(report, "accept", make_staff(Role.REVIEWER))
+    finally:
+        case_event.disconnect(listener)
+    assert heard == [(report, event, S.PENDING_REVIEW)]
+    assert event.action == "accept" and report.status is not S.PENDING_REVIEW

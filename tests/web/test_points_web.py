@@ -509,18 +509,31 @@ def test_cancel_returns_points_and_stock(app, client, world):
     login(client, world["alice"])
     order_id = order_id_from(redeem(client, world["soap"], quantity="3"))
     assert balance(app, world["alice"].id) == 40 and stock(app, world["soap"]) == 2
-    response = post(client, f"/store/orders/{order_id}/cancel")
+    response = post(client, f"/store/orders/{order_id}/cancel", {"confirm": "yes"})
     assert response.status_code == 303 and response.headers["Location"].endswith(f"/store/orders/{order_id}")
     assert balance(app, world["alice"].id) == 100 and stock(app, world["soap"]) == 5
     page = client.get(f"/store/orders/{order_id}")
     body = text(page)
     assert "60 points are back in your account" in body and "Cancelled" in body
     assert "Cancel this order" not in body and "<svg" not in page.get_data(as_text=True)
-    again = post(client, f"/store/orders/{order_id}/cancel")
+    again = post(client, f"/store/orders/{order_id}/cancel", {"confirm": "yes"})
     assert again.status_code == 422 and "Only an order that has not been handed over can be cancelled." in text(again)
     assert balance(app, world["alice"].id) == 100
     history = text(client.get("/points"))
     assert "Order cancelled: points returned" in history and "Redeemed in the points store" in history
+
+
+def test_cancelling_asks_to_confirm_and_a_delivery_waits_to_be_delivered(app, client, world):
+    login(client, world["alice"])
+    order_id = order_id_from(redeem(client, world["soap"], deliver="1", address="胜利街 8 号"))
+    page = client.get(f"/store/orders/{order_id}").get_data(as_text=True)
+    assert "Waiting to be delivered" in page and "Waiting to be collected" not in page
+    assert 'name="confirm" value="yes" required' in page
+    one_tap = post(client, f"/store/orders/{order_id}/cancel")
+    assert one_tap.status_code == 422 and "tick the box" in text(one_tap)
+    with app.app_context():
+        assert db.session.get(StoreOrder, order_id).status is OrderStatus.WAITING
+    assert "Waiting to be delivered" in text(client.get("/store/orders"))
 
 
 def test_nobody_else_sees_or_cancels_my_order(app, client, world):
@@ -532,7 +545,7 @@ def test_nobody_else_sees_or_cancels_my_order(app, client, world):
         other = app.test_client()
         login(other, other_user)
         assert other.get(f"/store/orders/{order_id}").status_code == 404
-        assert post(other, f"/store/orders/{order_id}/cancel").status_code == 404
+        assert post(other, f"/store/orders/{order_id}/cancel", {"confirm": "yes"}).status_code == 404
         assert code not in other.get("/store/orders").get_data(as_text=True)
     with app.app_context():
         assert db.session.get(StoreOrder, order_id).status is OrderStatus.WAITING

@@ -131,3 +131,147 @@ def test_an_urgent_case_says_urgent_once_to_the_department(client, staff, urgent
     login(client, staff["head"])
     badges = BADGE.findall(client.get(f"/department/{urgent_case}").get_data(as_text=True))
     assert badges.count("紧急") == 1, badges
+
+
+# --- 7. Deadlines to the minute, and what happens once one has passed ----------------------------------------------
+
+
+def test_an_overdue_case_says_so_and_no_time_has_seconds(app, client, staff):
+    from datetime import timedelta
+
+    from webapp.db import utcnow
+
+    with app.app_context():
+        now = utcnow()
+        late = make_case(
+            status=ReportStatus.IN_PROGRESS,
+            department_id=staff["department_id"],
+            due_at=now - timedelta(days=2),
+            escalated_at=now - timedelta(days=1),
+        )
+        waiting = make_case(status=ReportStatus.DISPATCHED, due_at=now + timedelta(days=1))
+        db.session.commit()
+        late_id, waiting_id = late.id, waiting.id
+    page = text(client.get(f"/reports/{late_id}"))
+    assert "已超期，已督办" in page and "预计在" not in page
+    assert not re.search(r"\d:\d\d:\d\d", page)  # no seconds
+    upcoming = text(client.get(f"/reports/{waiting_id}"))
+    assert "预计在" in upcoming and "已超期" not in upcoming
+    assert re.search(r"预计在 \d{4}年\d{1,2}月\d{1,2}日 \d{1,2}:\d\d 前处理完", upcoming)
+
+
+# --- 8. The daily cap says so -------------------------------------------------------------------------------------
+
+
+def test_the_points_page_says_when_todays_report_points_are_used_up(app, client):
+    from tests.factories import make_user
+    from webapp.db import utcnow
+    from webapp.points import awards, rules
+
+    with app.app_context():
+        admin = make_user(Role.ADMIN)
+        resident = make_user(Role.CITIZEN)
+        rules.publish({"daily_report_cap": 1}, effective_from=utcnow(), admin=admin)
+        db.session.commit()
+    login(client, resident)
+    assert "今日上报积分已达上限" not in text(client.get("/points"))
+    with app.app_context():
+        awards.award_report(make_case(db.session.get(type(resident), resident.id)))
+        db.session.commit()
+    page = text(client.get("/points"))
+    assert "今日上报积分已达上限" in page
+
+
+# --- 9. Report pages say only what is there -----------------------------------------------------------------------
+
+
+def _photo(report, kind: str, event, position: int, key: str):  # type: ignore[no-untyped-def]
+    from webapp.reports.models import ReportPhoto
+
+    return ReportPhoto(
+        report=report,
+        kind=kind,
+        event=event,
+        position=position,
+        display_key=f"{key}.jpg",
+        thumb_key=f"{key}-t.jpg",
+        width=800,
+        height=600,
+        thumb_width=160,
+        thumb_height=120,
+        phash="0" * 16,
+    )
+
+
+def test_report_pages_say_only_what_is_there(app, client, staff):
+    from tests.unit.cases import make_grid
+    from webapp.reports.services import add_event
+
+    with app.app_context():
+        grid = make_grid("140109001001031")
+        grid.street_name, grid.community_name, grid.name = "千峰街道", "长风西社区", "长风西社区031号网格"
+        case = make_case(status=ReportStatus.AWAITING_CHECK, grid_code=grid.code, address=grid.label)
+        no_address = make_case(grid_code=grid.code, address="", lat=None, lon=None)
+        first = add_event(case, None, ReportStatus.IN_PROGRESS, ReportStatus.AWAITING_CHECK, action="report_result")
+        add_event(case, None, ReportStatus.AWAITING_CHECK, ReportStatus.REWORK, action="rework")
+        second = add_event(case, None, ReportStatus.IN_PROGRESS, ReportStatus.AWAITING_CHECK, action="report_result")
+        db.session.flush()
+        db.session.add_all([_photo(case, "after", first, 0, "round1"), _photo(case, "after", second, 1, "round2")])
+        db.session.commit()
+        case_id, no_address_id = case.id, no_address.id
+    page = client.get(f"/reports/{case_id}").get_data(as_text=True)
+    shown = text(client.get(f"/reports/{case_id}"))
+    assert "也反映了这个问题" not in shown  # nobody else did
+    assert shown.count("长风西社区031号网格") == 1  # the place once
+    assert "处置前" not in shown  # no before photo, no empty heading
+    after = page[page.index("before-after") : page.index('class="timeline"')]
+    assert "round2.jpg" in after and "round1.jpg" not in after  # the latest result
+    timeline = page[page.index('class="timeline"') :]
+    assert timeline.index("round1-t.jpg") < timeline.index("round2-t.jpg")  # each round in its step
+    listed = text(client.get("/reports"))
+    assert "地图上的位置" not in listed and "长风西社区031号网格" in listed
+    assert "长风西社区031号网格" in text(client.get(f"/reports/{no_address_id}"))
+
+
+# --- 10. The 110/119 notice for real dangers only -----------------------------------------------------------------
+
+
+def test_the_call_110_notice_is_for_safety_critical_categories_only(app, client):
+    from webapp.reports.models import Severity
+
+    with app.app_context():
+        parking = make_case(category_code="02025", severity=Severity.URGENT, status=ReportStatus.DISPATCHED)
+        parking.emergency = True
+        gas = make_case(category_code=GAS_LEAK, status=ReportStatus.DISPATCHED)
+        gas.emergency = True
+        db.session.commit()
+        parking_id, gas_id = parking.id, gas.id
+    assert "110" not in text(client.get(f"/reports/{parking_id}"))
+    assert "110" in text(client.get(f"/reports/{gas_id}"))
+
+
+# --- 12. A merged report says where it went -----------------------------------------------------------------------
+
+
+def test_the_reporter_of_a_merged_report_is_told_where_it_went(app, client, staff):
+    from tests.factories import make_user
+
+    with app.app_context():
+        resident = make_user(Role.CITIZEN)
+        original = make_case()
+        duplicate = make_case(resident)
+        db.session.commit()
+        original_id, duplicate_id, version = original.id, duplicate.id, duplicate.version
+    login(client, staff["reviewer"])
+    response = post(
+        client,
+        f"/review/{duplicate_id}/reject",
+        {"reject-version": version, "reject-reason": "duplicate", "reject-duplicate_of": str(original_id)},
+    )
+    assert response.status_code == 303
+    reporter = app.test_client()
+    login(reporter, resident)
+    page = reporter.get("/me/notifications").get_data(as_text=True)
+    assert f"已合并到 #{original_id}" in page and f'href="/reports/{original_id}"' in page
+    assert "不予受理" not in text(reporter.get("/me/notifications"))
+    assert f"已合并到 #{original_id}" in text(reporter.get(f"/reports/{duplicate_id}"))

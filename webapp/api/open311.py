@@ -39,6 +39,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,7 +56,7 @@ from webapp.api.models import ApiKey, Open311Request, authenticate, key_prefix
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
 from webapp.extensions import csrf, limiter
-from webapp.reports import privacy, taxonomy
+from webapp.reports import category_facts, privacy, taxonomy
 from webapp.reports import services as reports
 from webapp.reports.models import Category, Channel, Report
 from webapp.reports.status import FINAL_STATUSES, ReportStatus
@@ -145,71 +146,30 @@ class Attribute:
         return data
 
 
-COVER_STATE = Attribute(
-    "cover_state",
-    "singlevaluelist",
-    "井盖状态",
-    "State of the cover",
-    required=True,
-    values=(("missing", "缺失", "Missing"), ("broken", "破损", "Broken"), ("loose", "松动", "Loose")),
-)
-COVER_SAFETY = Attribute(
-    "safety_notice",
-    "text",
-    "井盖缺失或破损很危险：请远离并提醒他人；有人受伤或落井请立即拨打 110 或 119。",
-    "A missing or broken cover is dangerous: keep away and warn others; if someone is hurt or has fallen in, "
-    "call 110 or 119 now.",
-    variable=False,
-)
-LAMP_ID = Attribute(
-    "lamp_id",
-    "string",
-    "路灯编号",
-    "Lamp number",
-    datatype_description_zh="灯杆上的编号，如 LD-0123",
-    datatype_description_en="The number on the pole, e.g. LD-0123",
-    max_length=40,
-)
-LAMP_FAULT = Attribute(
-    "lamp_fault",
-    "singlevaluelist",
-    "故障情况",
-    "What is wrong",
-    required=True,
-    values=(
-        ("off", "不亮", "Not lit"),
-        ("flickering", "闪烁", "Flickering"),
-        ("day_burning", "白天亮灯", "On in daytime"),
-        ("damaged", "灯具或灯杆损坏", "Lamp or pole damaged"),
-    ),
-)
-BIN_WASTE = Attribute(
-    "waste_kind",
-    "multivaluelist",
-    "溢出的垃圾种类",
-    "Kinds of waste overflowing",
-    values=(
-        ("recyclable", "可回收物", "Recyclable"),
-        ("kitchen", "厨余垃圾", "Kitchen waste"),
-        ("hazardous", "有害垃圾", "Hazardous waste"),
-        ("other", "其他垃圾", "Other waste"),
-    ),
-)
-
-# Manhole covers (井盖), storm-drain grates and trench covers of group A.
-MANHOLE_COVER_CODES = (
-    *(f"010{n:02d}" for n in range(1, 24) if n not in (13, 16)),
-    "01026",
-)
-SERVICE_ATTRIBUTES: dict[str, tuple[Attribute, ...]] = {
-    **{code: (COVER_STATE, COVER_SAFETY) for code in MANHOLE_COVER_CODES},
-    "01037": (LAMP_ID, LAMP_FAULT),  # street light
-    "06042": (BIN_WASTE,),  # overflowing bin or refuse station
-}
+@cache
+def attribute_definitions() -> dict[str, Attribute]:
+    """Every question a service may ask, by code, from the category data file (``open311_attributes``)."""
+    return {
+        code: Attribute(
+            code=code,
+            datatype=spec["datatype"],
+            description_zh=spec["description_zh"],
+            description_en=spec["description_en"],
+            required=bool(spec.get("required", False)),
+            variable=bool(spec.get("variable", True)),
+            values=tuple((key, zh, en) for key, zh, en in spec.get("values", ())),
+            datatype_description_zh=spec.get("datatype_description_zh", ""),
+            datatype_description_en=spec.get("datatype_description_en", ""),
+            max_length=int(spec.get("max_length", 200)),
+        )
+        for code, spec in category_facts.open311_attribute_definitions().items()
+    }
 
 
 def attributes_for(service_code: str) -> tuple[Attribute, ...]:
-    return SERVICE_ATTRIBUTES.get(service_code, ())
+    """The questions of a service: its category's ``open311_attributes`` (``Category.open311_attributes``)."""
+    definitions = attribute_definitions()
+    return tuple(definitions[code] for code in category_facts.facts(service_code).open311_attributes)
 
 
 _ATTRIBUTE_PARAM = re.compile(r"^attribute\[([^\[\]]+)\](\[\])?$")

@@ -147,8 +147,7 @@ def claimable(lat: float | None = None, lon: float | None = None, limit: int = 3
             Report.status == ReportStatus.ACCEPTED,
             Report.department_id.is_(None),
             Report.handler_id.is_(None),
-            Category.volunteer_ok.is_(True),
-            Category.safety_critical.is_(False),
+            Category.volunteer_suitable,
         )
         .order_by(Report.accepted_at)
         .limit(500)
@@ -188,7 +187,7 @@ def report_and_fix(
     """问题解决: a volunteer reports a simple problem with before photos and fixes it at once (after photos)."""
     limits = limits or reports.PhotoLimits()
     category = taxonomy.get_category(data.category_code)
-    if category is not None and (not category.volunteer_ok or category.safety_critical):
+    if category is not None and not category.volunteer_suitable:
         raise HandlingError(_("Volunteers cannot handle this kind of problem themselves."), field="category")
     processed = _after_photos(after_photos, limits)
     report, created = reports.submit_report(volunteer, data, storage=storage, limits=limits)

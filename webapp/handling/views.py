@@ -216,9 +216,7 @@ def volunteer_result(report_id: int) -> Response:
 @limiter.limit(lambda: current_app.config["RATELIMIT_SUBMIT"], key_func=submission_rate_key, methods=["POST"])
 def fix() -> Response:
     """Report and fix at once: before photos, after photos, and the result goes to 核查."""
-    categories = [
-        c for g in taxonomy.groups() for c in g.categories if c.active and c.volunteer_ok and not c.safety_critical
-    ]
+    categories = [c for g in taxonomy.groups() for c in g.categories if c.active and c.volunteer_suitable]
     values = {
         key: request.form.get(key, "")
         for key in ("category", "lat", "lon", "location_source", "address", "description", "note")

@@ -22,6 +22,7 @@ from webapp.db import db, utcnow
 from webapp.notifications.models import Notification
 from webapp.reports.models import Report, ReportEvent, ReportFollower
 from webapp.reports.status import ReportStatus
+from webapp.review.signals import case_event, emergency_reaches_department
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 MESSAGES: dict[str, Any] = {
     "status": _l("Your report #%(id)s: %(status)s."),
     "followed_status": _l("A report you follow, #%(id)s: %(status)s."),
+    "merged": _l("Report #%(id)s was merged into #%(original)s, which is about the same problem: follow it there."),
     "dispatched": _l("New case #%(id)s for your department: %(category)s."),
     "emergency": _l("EMERGENCY: case #%(id)s, %(category)s, %(place)s. Please act now."),
     "escalated": _l("Case #%(id)s is overdue and has been escalated: %(category)s."),
@@ -37,6 +39,10 @@ MESSAGES: dict[str, Any] = {
     "returned": _l("Case #%(id)s was returned by the department; please decide who handles it."),
     "points_expiring": _l("%(points)s of your points expire on %(date)s. Use them in the points store before then."),
     "points_awarded": _l("You earned %(points)s points: %(what)s."),
+    "daily_cap": _l(
+        "Your report #%(id)s was opened, but today's report points have reached the limit (%(cap)s valid reports a "
+        "day earn points). Reports tomorrow earn points again."
+    ),
     "feedback_reply": _l("There is a reply to your feedback %(ref)s."),
     "feedback_adopted": _l("Your feedback %(ref)s was adopted. Thank you!"),
 }
@@ -75,16 +81,18 @@ def _send_sms(user: User, notification: Notification) -> None:
 
 
 def status_changed(report: Report, event: ReportEvent) -> None:
-    """Tell the reporter and the residents following the report that it moved on."""
+    """Tell the reporter and the residents following the report that it moved on (a merged duplicate: where to)."""
     status = event.to_status.value
+    merged = event.to_status is ReportStatus.REJECTED and report.duplicate_of_id is not None
+    extra = {"original": report.duplicate_of_id} if merged else {}
     if report.reporter is not None and report.reporter_id != event.actor_id:
-        notify([report.reporter], "status", report, status=status)
+        notify([report.reporter], "merged" if merged else "status", report, status=status, **extra)
     followers = db.session.scalars(
         sa.select(User)
         .join(ReportFollower, ReportFollower.user_id == User.id)
         .where(ReportFollower.report_id == report.id, User.id != event.actor_id)
     )
-    notify(followers, "followed_status", report, status=status)
+    notify(followers, "merged" if merged else "followed_status", report, status=status, **extra)
 
 
 def staff(*roles: Role, department_id: int | None = None, heads_only: bool = False) -> list[User]:
@@ -158,3 +166,47 @@ def acknowledge_for_report(report: Report) -> None:
         .values(acknowledged_at=utcnow())
     )
     db.session.flush()
+
+
+# --- Case events: who is told about a step of a case ------------------------------------------------------------
+# The workflow announces each step (webapp.review.signals); it does not know who listens.
+
+
+def reviewers_on_duty() -> list[User]:
+    """Reviewers marked on duty (值班); everyone who reviews when nobody is."""
+    reviewers = staff(Role.REVIEWER)
+    return [u for u in reviewers if u.on_duty] or reviewers
+
+
+def _department_heads(report: Report) -> list[User]:
+    if report.department_id is None:
+        return []
+    return staff(Role.DEPARTMENT, department_id=report.department_id, heads_only=True)
+
+
+def _place(report: Report) -> str:
+    return report.address or (f"{report.lat:.5f}, {report.lon:.5f}" if report.lat is not None else "")
+
+
+def on_case_event(report: Report, *, event: ReportEvent, from_status: ReportStatus, **_extra: Any) -> None:
+    if report.status is not from_status:
+        status_changed(report, event)
+    if event.action in ("dispatch", "rework"):  # the case is (again) the department's to handle
+        notify(staff(Role.DEPARTMENT, department_id=report.department_id), "dispatched", report)
+    elif event.action == "escalate":
+        notify(staff(Role.ADMIN) + _department_heads(report), "escalated", report, urgent=True)
+    elif event.action == "emergency":
+        people = reviewers_on_duty() + staff(Role.ADMIN) + _department_heads(report)
+        notify(people, "emergency", report, urgent=True, place=_place(report))
+    elif event.action == "acknowledge":
+        acknowledge_for_report(report)
+
+
+def on_emergency_reaches_department(report: Report, **_extra: Any) -> None:
+    notify(_department_heads(report), "emergency", report, urgent=True, place=_place(report))
+
+
+def connect() -> None:
+    """Listen to the workflow's case events (called once by the application factory)."""
+    case_event.connect(on_case_event)
+    emergency_reaches_department.connect(on_emergency_reaches_department)

@@ -109,7 +109,7 @@ def schema() -> str:
         licence=services.LICENCE,
         licence_url=services.LICENCE_URL,
         cell_m=privacy.CELL_M,
-        sensitive=sorted(privacy.SENSITIVE_CATEGORIES),
+        sensitive=sorted(privacy.sensitive_categories()),
         category_name=lambda code: c.name if (c := taxonomy.active_category(code)) else code,
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -21,6 +22,7 @@ from webapp.points import ledger, rules
 from webapp.points.models import Account, AccountKind, Campaign, LedgerEntry, LedgerTransaction, TransactionKind
 from webapp.reports.models import Report, ReportEvent, Severity
 from webapp.reports.status import ReportStatus
+from webapp.review.signals import case_event
 
 REPORT_REASONS = ("report_accepted",)
 
@@ -142,8 +144,8 @@ def campaign_spent(campaign: Campaign) -> int:
 # --- What earns points -----------------------------------------------------------------------------------------
 
 
-def on_case_event(report: Report, event: ReportEvent) -> None:
-    """Called by the workflow after every step of a case."""
+def on_case_event(report: Report, event: ReportEvent, **_extra: Any) -> None:
+    """Listens to the workflow's case events (``webapp.review.signals.case_event``, see ``connect``)."""
     if event.action == "accept":
         award_report(report, at=event.at)
     elif event.action == "reject" and report.duplicate_of is not None:
@@ -174,6 +176,8 @@ def award_report(report: Report, *, at: datetime | None = None) -> list[LedgerTr
         counts_toward_daily=True,
     )
     if main is None:
+        if base > 0 and daily_cap_reached(report.reporter, at=at, current=current) is not None:
+            _tell_daily_cap(report, current["daily_report_cap"])
         return paid
     paid.append(main)
     campaign = active_campaign(report, at)
@@ -195,6 +199,23 @@ def award_report(report: Report, *, at: datetime | None = None) -> list[LedgerTr
         if extra is not None:
             paid.append(extra)
     return paid
+
+
+def daily_cap_reached(user: User, *, at: datetime | None = None, current: rules.Rules | None = None) -> int | None:
+    """The daily cap (valid reports a day that earn points) when ``user``'s reports of that local day have reached
+    it; None while reports still earn points."""
+    at = at or utcnow()
+    current = current or rules.effective(at)
+    start, end = day_bounds(local_date(at))
+    cap = int(current["daily_report_cap"])
+    return cap if _count_awards(ledger.account_for(user), start, end, REPORT_REASONS) >= cap else None
+
+
+def _tell_daily_cap(report: Report, cap: int) -> None:
+    """The report was opened but earned nothing: say why, once per report."""
+    from webapp.notifications import services as notifications
+
+    notifications.notify([report.reporter], "daily_cap", report, cap=cap)
 
 
 def award_later_reporter(duplicate: Report, *, at: datetime | None = None) -> LedgerTransaction | None:
@@ -420,3 +441,8 @@ def warn_expiring(today: date | None = None, *, within_days: int = 30) -> int:
             notifications.notify([user], "points_expiring", points=amount, date=day.isoformat())
             warned += 1
     return warned
+
+
+def connect() -> None:
+    """Listen to the workflow's case events (called once by the application factory)."""
+    case_event.connect(on_case_event)

@@ -76,7 +76,10 @@ def reason_label(reason: str) -> str:
 
 
 @bp.app_template_global("order_status_label")
-def order_status_label(status: OrderStatus) -> str:
+def order_status_label(status: OrderStatus, delivery: bool = False) -> str:
+    """An order's state for its resident; a home delivery waits to be delivered, not collected."""
+    if delivery and status is OrderStatus.WAITING:
+        return _("Waiting to be delivered")
     return str(ORDER_STATUS_LABELS[status])
 
 
@@ -101,6 +104,7 @@ def index() -> Response:
             "points/_index.html",
             balance=ledger.balance_of(current_user),
             expiring=awards.expiring_soon(current_user),
+            daily_cap=awards.daily_cap_reached(current_user),
             history=ledger.history(current_user, limit=HISTORY_SHOWN),
             history_limit=HISTORY_SHOWN,
         )
@@ -291,6 +295,8 @@ def order(order_id: int) -> Response:
 @login_required
 def cancel_order(order_id: int) -> Response:
     order = _my_order(order_id)
+    if request.form.get("confirm") != "yes":  # one tap under the pickup code must not cancel an order
+        return _render_order(order_id, _("Please tick the box to confirm that you want to cancel this order."), 422)
     try:
         store.cancel(order, current_user)
     except DomainError as error:

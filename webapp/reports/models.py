@@ -6,12 +6,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from webapp.accounts.models import Department, User
 from webapp.db import db, utcnow
 from webapp.extensions import is_english
 from webapp.geo.models import Grid
+from webapp.reports import category_facts
 from webapp.reports.status import ReportStatus
 
 
@@ -83,6 +85,28 @@ class Category(db.Model):
         if self.time_limit_unit is TimeUnit.WORK_HOURS:
             return ngettext("%(num)d working hour", "%(num)d working hours", n)
         return ngettext("%(num)d working day", "%(num)d working days", n)
+
+    # --- Facts from the category data file (data/categories.json; see category_facts) ---------------------------
+
+    @hybrid_property
+    def volunteer_suitable(self) -> bool:
+        """Volunteers may handle it themselves: the data file allows it and it is not safety-critical."""
+        return self.volunteer_ok and not self.safety_critical
+
+    @volunteer_suitable.inplace.expression
+    @classmethod
+    def _volunteer_suitable_expression(cls) -> sa.ColumnElement[bool]:
+        return sa.and_(cls.volunteer_ok.is_(True), cls.safety_critical.is_(False))
+
+    @property
+    def sensitive(self) -> bool:
+        """Its exact place would expose a person, a home or a security installation (privacy coarsens it)."""
+        return category_facts.facts(self.code).sensitive
+
+    @property
+    def open311_attributes(self) -> tuple[str, ...]:
+        """The codes of the Open311 questions asked for this category."""
+        return category_facts.facts(self.code).open311_attributes
 
 
 class Severity(enum.StrEnum):
@@ -207,12 +231,24 @@ class Report(db.Model):
         return self.lat is not None and self.lon is not None
 
     @property
+    def is_overdue(self) -> bool:
+        """An open case past its handling deadline."""
+        return self.due_at is not None and self.status.is_open and self.due_at < utcnow()
+
+    @property
     def before_photos(self) -> list[ReportPhoto]:
         return [photo for photo in self.photos if photo.kind == "before"]
 
     @property
     def after_photos(self) -> list[ReportPhoto]:
         return [photo for photo in self.photos if photo.kind == "after"]
+
+    @property
+    def latest_after_photos(self) -> list[ReportPhoto]:
+        """The photos of the latest result (after a rework, the new round's only)."""
+        after = self.after_photos
+        last = max((photo.event_id or 0 for photo in after), default=0)
+        return [photo for photo in after if (photo.event_id or 0) == last]
 
 
 # The review queue: emergencies first, then the most severe, then the oldest, within a status.

@@ -4,9 +4,10 @@ pages and ``/api/v1/reports/<id>`` through ``shown_in_full``.
 
 The rule
 --------
-* A report in a *sensitive* category (``SENSITIVE_CATEGORIES``) points at a person, a home or a neighbour, or at a
-  security installation. Published, its position is snapped to the centre of a ~500 m cell (``coarsen``), and its
-  address, grid, community, description and photos are left out; the district and street stay.
+* A report in a *sensitive* category (``Category.sensitive``, set in data/categories.json) points at a person,
+  a home or a neighbour, or at a security installation. Published, its position is snapped to the centre of a
+  ~500 m cell (``coarsen``), and its address, grid, community, description and photos are left out; the district
+  and street stay.
 * Every other report keeps its position (rounded to 5 decimals, about 1 m), address, description (with anything
   that looks like a phone or ID number masked) and its EXIF-free display photos.
 * Safety-critical categories (gas leaks, open manholes …) are *not* coarsened unless listed: their exact place is
@@ -23,33 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from webapp.reports import category_facts
 from webapp.reports.status import ReportStatus
-
-# Category codes (GB/T 47678.5 and local 9xxxx) whose exact place would expose someone.
-SENSITIVE_CATEGORIES: frozenset[str] = frozenset(
-    {
-        # people
-        "09001",  # 无照经营游商: an unlicensed street hawker
-        "09003",  # 流浪乞讨: a homeless person or someone begging
-        "09015",  # 无证餐饮: an unlicensed food stall (a family's livelihood)
-        "91004",  # 不文明行为: someone's behaviour
-        # homes and neighbours
-        "06001",  # 私搭乱建: an illegal structure, usually at someone's home
-        "06007",  # 沿街晾挂: laundry hung outside a flat
-        "06009",  # 空调室外机低挂: a flat's air-conditioner unit
-        "06027",  # 油烟污染: cooking fumes from a kitchen
-        "06028",  # 噪声扰民: a noisy neighbour
-        "06040",  # 私设地锁、阻车桩: someone's parking space
-        "08016",  # 无证建设: building without a permit
-        "91001",  # 楼道堆物: clutter in a stairwell (a building, a floor)
-        "91002",  # 飞线充电: an e-bike charged from a flat's window
-        "91003",  # 高空抛物隐患: objects falling from a flat
-        # security installations
-        "01012",  # 公安井盖: police manhole cover
-        "01050",  # 监控电子眼设施: CCTV camera
-        "01051",  # 治安岗亭: police security booth
-    }
-)
 
 CELL_M = 500  # the side of the coarsening cell, in metres
 _METRES_PER_DEGREE_LAT = 111_320.0
@@ -59,7 +35,13 @@ _NUMBER = re.compile(r"\d(?:[\s-]?\d){6,}[\dXx]?")
 
 
 def is_sensitive(category_code: str | None) -> bool:
-    return category_code in SENSITIVE_CATEGORIES
+    """The category's ``sensitive`` fact (``Category.sensitive``), read from the category data file."""
+    return category_facts.facts(category_code).sensitive
+
+
+def sensitive_categories() -> frozenset[str]:
+    """The codes of the sensitive categories (``"sensitive": true`` in data/categories.json)."""
+    return category_facts.sensitive_codes()
 
 
 def coarsen(lat: float, lon: float) -> tuple[float, float]:

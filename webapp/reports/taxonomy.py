@@ -1,31 +1,19 @@
 """The category taxonomy: 12 resident-facing groups, each with standard 5-digit sub-categories.
 
-The data lives in ``data/categories.json`` (source named inside it) and is copied into the database by
-``sync_categories`` whenever the schema is upgraded, so reports can reference categories by code.
+The data lives in ``data/categories.json`` (source named inside it; read by ``category_facts``) and is copied
+into the database by ``sync_categories`` whenever the schema is upgraded, so reports can reference categories by code.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, fields
-from functools import cache
-from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
-from flask_babel import ngettext
 
 from webapp import cache as static_cache
 from webapp.db import db
-from webapp.extensions import is_english
+from webapp.reports.category_facts import load_taxonomy
 from webapp.reports.models import Category, CategoryGroup, TimeUnit
-
-DATA_FILE = Path(__file__).with_name("data") / "categories.json"
-
-
-@cache
-def load_taxonomy() -> dict[str, Any]:
-    return json.loads(DATA_FILE.read_text(encoding="utf-8"))
 
 
 def sync_categories() -> int:
@@ -92,16 +80,12 @@ class CategoryInfo:
     active: bool
     group: GroupInfo = field(init=False, repr=False)
 
-    @property
-    def name(self) -> str:
-        return self.name_en if is_english() else self.name_zh
-
-    @property
-    def time_limit_label(self) -> str:
-        n = self.time_limit_value
-        if self.time_limit_unit is TimeUnit.WORK_HOURS:
-            return ngettext("%(num)d working hour", "%(num)d working hours", n)
-        return ngettext("%(num)d working day", "%(num)d working days", n)
+    # The same definitions as the model's (one place for each): names by language, time limit, data-file facts.
+    name = Category.__dict__["name"]
+    time_limit_label = Category.__dict__["time_limit_label"]
+    volunteer_suitable = property(Category.__dict__["volunteer_suitable"].fget)
+    sensitive = Category.__dict__["sensitive"]
+    open311_attributes = Category.__dict__["open311_attributes"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,13 +99,8 @@ class GroupInfo:
     sort_order: int
     categories: tuple[CategoryInfo, ...] = ()  # in display order, inactive ones included (old reports)
 
-    @property
-    def name(self) -> str:
-        return self.name_en if is_english() else self.name_zh
-
-    @property
-    def hint(self) -> str:
-        return self.hint_en if is_english() else self.hint_zh
+    name = CategoryGroup.__dict__["name"]
+    hint = CategoryGroup.__dict__["hint"]
 
 
 @dataclass(frozen=True)

@@ -12,34 +12,23 @@ from flask_babel import gettext as _
 from webapp.accounts.models import Role, User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
-from webapp.notifications import services as notifications
 from webapp.reports.models import Report
 from webapp.reports.signals import report_submitted
 from webapp.reports.status import OPEN_STATUSES
 from webapp.review import workflow
-
-
-def reviewers_on_duty() -> list[User]:
-    """Reviewers marked on duty (值班); everyone who reviews when nobody is."""
-    reviewers = notifications.staff(Role.REVIEWER)
-    return [u for u in reviewers if u.on_duty] or reviewers
+from webapp.review.signals import emergency_reaches_department
 
 
 def start(report: Report, actor: User | None, reason: str = "") -> None:
-    """Start the plan, or, when it already runs, bring in the department the case has just been sent to."""
-    place: Any = report.address or (f"{report.lat:.5f}, {report.lon:.5f}" if report.lat is not None else "")
-    heads = (
-        notifications.staff(Role.DEPARTMENT, department_id=report.department_id, heads_only=True)
-        if report.department_id is not None
-        else []
-    )
+    """Start the plan, or, when it already runs, bring in the department the case has just been sent to.
+
+    Who is alerted (the reviewer on duty, the supervisors, the department's head) is the notifications' business:
+    they listen to the "emergency" step of the workflow and to ``emergency_reaches_department``."""
     if report.emergency:
-        notifications.notify(heads, "emergency", report, urgent=True, place=place)
+        emergency_reaches_department.send(report)
         return
     report.emergency = True
     workflow.perform(report, "emergency", actor, note=reason)
-    people = reviewers_on_duty() + notifications.staff(Role.ADMIN) + heads
-    notifications.notify(people, "emergency", report, urgent=True, place=place)
 
 
 def acknowledge(report: Report, user: User) -> None:
@@ -49,8 +38,7 @@ def acknowledge(report: Report, user: User) -> None:
         return
     report.emergency_acknowledged_at = utcnow()
     report.emergency_acknowledged_by_id = user.id
-    workflow.perform(report, "acknowledge", user)
-    notifications.acknowledge_for_report(report)
+    workflow.perform(report, "acknowledge", user)  # the notifications clear the urgent banners about it
 
 
 def unacknowledged(user: User) -> list[Report]:

@@ -15,11 +15,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from webapp import localtime
-from webapp.accounts.models import Department, Role, User
+from webapp.accounts.models import Department, User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError, NotFound
 from webapp.geo.distance import bounding_box, haversine_m
-from webapp.notifications import services as notifications
 from webapp.pagination import Page
 from webapp.reports import services as reports
 from webapp.reports import taxonomy
@@ -100,7 +99,7 @@ def accept(
     category = taxonomy.get_category(category_code)
     if category is None:
         raise ReviewError(_("Please choose a category from the list."), field="category")
-    if for_volunteers and (not category.volunteer_ok or category.safety_critical or severity.is_emergency):
+    if for_volunteers and (not category.volunteer_suitable or severity.is_emergency):
         raise ReviewError(_("Volunteers cannot handle this kind of problem themselves."), field="for_volunteers")
     if not for_volunteers and department is None:
         raise ReviewError(_("Please choose the department that handles it."), field="department")
@@ -127,9 +126,7 @@ def dispatch(report: Report, actor: User, department: Department, note: str = ""
     report.department = department
     report.handler_id = None
     _restart_clock(report, now, due)
-    event = workflow.perform(report, "dispatch", actor, note=note or department.name, at=now)
-    notifications.notify(notifications.staff(Role.DEPARTMENT, department_id=department.id), "dispatched", report)
-    return event
+    return workflow.perform(report, "dispatch", actor, note=note or department.name, at=now)
 
 
 def reject(
@@ -212,7 +209,6 @@ def send_back(report: Report, reviewer: User, note: str, expected_version: int |
     report.self_handled = False
     report.handler_id = None
     _restart_clock(report, now, deadline(report, now))
-    notifications.notify(notifications.staff(Role.DEPARTMENT, department_id=report.department_id), "dispatched", report)
 
 
 def refuse_result(report: Report, reviewer: User, note: str, expected_version: int | None = None) -> None:
@@ -275,11 +271,7 @@ def escalate(report: Report, actor: User | None, note: str = "") -> None:
     """督办: the department head and the supervisors are told; the case is marked in every list."""
     workflow.check(report, "escalate", actor)
     report.escalated_at = utcnow()
-    workflow.perform(report, "escalate", actor, note=note)
-    people = notifications.staff(Role.ADMIN)
-    if report.department_id is not None:
-        people += notifications.staff(Role.DEPARTMENT, department_id=report.department_id, heads_only=True)
-    notifications.notify(people, "escalated", report, urgent=True)
+    workflow.perform(report, "escalate", actor, note=note)  # the notifications alert the supervisors and the head
 
 
 def escalate_overdue(now: datetime | None = None) -> list[Report]:

@@ -20,11 +20,10 @@ from sqlalchemy.orm.exc import StaleDataError
 from webapp.accounts.models import Role, User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
-from webapp.notifications import services as notifications
-from webapp.points import awards
 from webapp.reports.models import Report, ReportEvent
 from webapp.reports.services import add_event
 from webapp.reports.status import ReportStatus as S
+from webapp.review.signals import case_event
 
 SYSTEM = "system"  # scheduled jobs (e.g. escalating overdue cases)
 STAFF = frozenset({Role.REVIEWER.value, Role.ADMIN.value})
@@ -60,7 +59,7 @@ def _claimant(report: Report, actor: User | None) -> Any:
 
 
 def _claimable(report: Report, actor: User | None) -> Any:
-    if not report.category.volunteer_ok or report.category.safety_critical:
+    if not report.category.volunteer_suitable:
         return _l("Volunteers cannot handle this kind of problem themselves.")
     if report.department_id is not None or report.handler_id is not None:
         return _l("This case has already been taken.")
@@ -68,7 +67,7 @@ def _claimable(report: Report, actor: User | None) -> Any:
 
 
 def _self_fixable(report: Report, actor: User | None) -> Any:
-    if not report.category.volunteer_ok or report.category.safety_critical:
+    if not report.category.volunteer_suitable:
         return _l("Volunteers cannot handle this kind of problem themselves.")
     return None
 
@@ -259,9 +258,7 @@ def perform(
         db.session.flush()
     except StaleDataError:
         raise AlreadyHandled() from None
-    if report.status is not from_status:
-        notifications.status_changed(report, event)
-    awards.on_case_event(report, event)
+    case_event.send(report, event=event, from_status=from_status)
     return event
 
 
