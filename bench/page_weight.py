@@ -102,7 +102,20 @@ def main() -> int:
     parser.add_argument(
         "--pages",
         nargs="+",
-        default=["/reports/new", "/reports", "/", "/store", "/honour", "/feedback", "/open-data", "/campaigns"],
+        default=[
+            "/reports/new",
+            "/reports",
+            "/",
+            "/store",
+            "/honour",
+            "/feedback",
+            "/open-data",
+            "/campaigns",
+            "/activities",
+            "/activities/1",
+            "/activities/scan",
+            "/verify",
+        ],
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:

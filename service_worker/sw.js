@@ -12,6 +12,7 @@
 
 var CONFIG = self.__CITIZEN_GRID__;
 var NAVIGATION_TIMEOUT_MS = 4000;
+var CHECKIN_PATH = /^\/activities\/\d+\/checkin$/;
 importScripts(CONFIG.outboxScript);
 
 function shellPath(url) {
@@ -60,9 +61,11 @@ function networkFirstPage(request) {
     return response;
   });
   var timeout = new Promise(function (resolve) { setTimeout(resolve, NAVIGATION_TIMEOUT_MS); });
+  // A scanned check-in code without a network: the scanner page keeps the scan in the outbox.
+  var cachedPath = CHECKIN_PATH.test(url.pathname) ? CONFIG.scanUrl : url.pathname;
   var fallback = function () {
     return caches.open(CONFIG.cacheName).then(function (cache) {
-      return cache.match(url.pathname).then(function (hit) { return hit || cache.match(CONFIG.offlineUrl); });
+      return cache.match(cachedPath).then(function (hit) { return hit || cache.match(CONFIG.offlineUrl); });
     });
   };
   // Slow network: answer from the cache after 4 s if we have the page; otherwise keep waiting for the network.

@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp import localtime, static_files
 from webapp.config import Config, instance_secret_key
+from webapp.converters import CONVERTERS
 from webapp.db import db
 from webapp.extensions import (
     babel,
@@ -25,7 +26,6 @@ from webapp.extensions import (
     select_locale,
 )
 from webapp.rendering import static_url
-from webapp.routing import CONVERTERS
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -70,12 +70,13 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
 
     from webapp import models  # noqa: F401  (every model registered before the first query)
     from webapp.accounts.views import bp as accounts_bp
+    from webapp.activities.views import bp as activities_bp
     from webapp.analytics.views import bp as analytics_bp
-    from webapp.api.key_views import bp as api_keys_bp
-    from webapp.api.open311 import bp as open311_bp
+    from webapp.api.keys.views import bp as api_keys_bp
+    from webapp.api.open311.views import bp as open311_bp
     from webapp.api.views import bp as api_bp
     from webapp.campaigns.views import bp as campaigns_bp
-    from webapp.feedback.platform_views import bp as platform_feedback_bp
+    from webapp.feedback.platform.views import bp as platform_feedback_bp
     from webapp.feedback.views import bp as feedback_bp
     from webapp.handling.views import bp as handling_bp
     from webapp.monitoring.views import bp as monitoring_bp
@@ -85,7 +86,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     from webapp.points.handover.views import bp as handover_bp
     from webapp.points.views import bp as points_bp
     from webapp.pwa.views import bp as pwa_bp
-    from webapp.reports.poster_views import bp as posters_bp
+    from webapp.reports.posters.views import bp as posters_bp
     from webapp.reports.views import bp as reports_bp
     from webapp.review import emergency
     from webapp.review.views import bp as review_bp
@@ -110,6 +111,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
         analytics_bp,
         campaigns_bp,
         opendata_bp,
+        activities_bp,
     ):
         app.register_blueprint(blueprint)
     emergency.connect()
@@ -165,7 +167,7 @@ def _forget_figures_on_change() -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
-    from webapp.feedback.services import can_rate, rating_of
+    from webapp.feedback.ratings import can_rate, rating_of
     from webapp.notifications.services import unread_count
     from webapp.reports.privacy import shown_in_full
     from webapp.review.emergency import unacknowledged

@@ -24,10 +24,12 @@ def _department(code: str) -> Department:
 
 
 def register_commands(app: Flask) -> None:
+    from webapp.activities.cli import send_activity_reminders_command
     from webapp.analytics.cli import analytics_rollup_command, periodic_report_command
 
     app.cli.add_command(analytics_rollup_command)
     app.cli.add_command(periodic_report_command)
+    app.cli.add_command(send_activity_reminders_command)
     app.cli.add_command(expire_points_command)
     app.cli.add_command(create_department_command)
     app.cli.add_command(add_route_command)

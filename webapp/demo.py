@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import random
 import uuid
+from datetime import UTC
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -205,14 +206,89 @@ def seed_demo(storage: Storage) -> list[User]:
     _stock_the_store(users[4])
     _demo_campaign(users[4])
     _platform_feedback(users)
+    _demo_activities(users, departments)
     db.session.flush()
     return users
 
 
+def _demo_activities(users: list[User], departments: dict[str, Department]) -> None:
+    """The Xinghua street office organises activities: two coming up, one held last week (with attendance)."""
+    from datetime import timedelta
+
+    from webapp.activities import checkin, services
+    from webapp.activities.models import Activity, ActivityKind
+
+    departments["JD-XH"].organiser = True
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Activity)):
+        return
+    citizen, volunteer, admin = users[0], users[1], users[4]
+    today = services.local(utcnow()).replace(hour=9, minute=0, second=0, microsecond=0)
+    plans = [
+        (
+            ActivityKind.GARBAGE_SORTING,
+            "兴华小区垃圾分类指导日",
+            "在小区东门教大家分清四类垃圾，带上家里的垃圾来练习。",
+            "万柏林区 和平北路 兴华小区 东门",
+            37.8528,
+            112.5105,
+            today + timedelta(days=1),
+            120,
+            30,
+            None,
+        ),
+        (
+            ActivityKind.VOLUNTEER_DAY,
+            "千峰南路志愿服务日",
+            "清理人行道小广告、扶正共享单车。至少服务 60 分钟计入志愿时长。",
+            "万柏林区 千峰南路 中段",
+            37.8541,
+            112.5159,
+            today + timedelta(days=5),
+            180,
+            20,
+            60,
+        ),
+        (
+            ActivityKind.LEGAL_AWARENESS,
+            "普法宣传进社区",
+            "民法典与物业纠纷的常见问题，现场答疑。",
+            "万柏林区 兴华街 社区文化广场",
+            37.8579,
+            112.5264,
+            today - timedelta(days=6),
+            90,
+            50,
+            None,
+        ),
+    ]
+    for kind, title, description, address, lat, lon, start, minutes, capacity, min_stay in plans:
+        start_utc = start.astimezone(UTC)
+        activity = services.create_activity(
+            admin,
+            services.ActivityData(
+                kind=kind,
+                title=title,
+                description=description,
+                address=address,
+                lat=lat,
+                lon=lon,
+                starts_at=start_utc,
+                ends_at=start_utc + timedelta(minutes=minutes),
+                capacity=capacity,
+                min_stay_minutes=min_stay,
+            ),
+            now=start_utc - timedelta(days=7),
+        )
+        for person in (citizen, volunteer):
+            services.sign_up(person, activity, now=start_utc - timedelta(days=3))
+        if start_utc < utcnow():
+            checkin.organiser_check(admin, activity, citizen.phone, now=start_utc + timedelta(minutes=5))
+
+
 def _platform_feedback(users: list[User]) -> None:
     """A few items of feedback on the app (意见反馈) in different states, once."""
-    from webapp.feedback import platform
     from webapp.feedback.models import PlatformFeedback
+    from webapp.feedback.platform import services as platform
 
     if db.session.scalar(sa.select(sa.func.count()).select_from(PlatformFeedback)):
         return

@@ -1,6 +1,7 @@
 """Every model, imported in one place so the metadata is complete for migrations and queries."""
 
 from webapp.accounts.models import Department, PhoneVerification, User
+from webapp.activities.models import Activity, ActivityEvent, Certificate, Checkin, Signup
 from webapp.analytics.models import analytics_daily
 from webapp.api.models import ApiKey, Open311Request
 from webapp.cache import CacheVersion
@@ -38,6 +39,11 @@ from webapp.review.models import CalendarDay, ExtensionRequest, RoutingRule, Tim
 
 __all__ = [
     "Account",
+    "Activity",
+    "ActivityEvent",
+    "Certificate",
+    "Checkin",
+    "Signup",
     "analytics_daily",
     "ApiKey",
     "BudgetLine",

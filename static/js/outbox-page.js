@@ -44,7 +44,7 @@
     }
     var body = element("span", "card-body");
     body.appendChild(element("span", "card-title", item.label || item.fields.category));
-    body.appendChild(element("span", "card-meta", t.saved_at + " " + when(item.created_at) + " · " + item.photos.length + " " + t.photos));
+    body.appendChild(element("span", "card-meta", t.saved_at + " " + when(item.created_at) + " · " + (item.photos || []).length + " " + t.photos));
     body.appendChild(element("span", "outbox-state", stateText(item)));
     if (item.error && item.error.message && item.state !== "waiting") {
       body.appendChild(element("span", "error outbox-reason", item.error.message));
@@ -53,9 +53,11 @@
     li.appendChild(row);
     var actions = element("div", "outbox-actions");
     if (item.state !== "sending") {
-      var edit = element("a", "button", t.edit);
-      edit.href = t.edit_url + "?edit=" + encodeURIComponent(item.client_id);
-      actions.appendChild(edit);
+      if (!item.endpoint) { // a report can be changed; a check-in scan cannot
+        var edit = element("a", "button", t.edit);
+        edit.href = t.edit_url + "?edit=" + encodeURIComponent(item.client_id);
+        actions.appendChild(edit);
+      }
       var del = element("button", "button", t["delete"]);
       del.type = "button";
       del.addEventListener("click", function () {

@@ -116,7 +116,8 @@
     var record = {
       client_id: item.client_id,
       fields: item.fields,
-      photos: item.photos,
+      photos: item.photos || [],
+      endpoint: item.endpoint || null, // another API than reports, e.g. /api/v1/checkins (no photos)
       label: item.label || "",
       created_at: item.created_at || now,
       state: "waiting",
@@ -222,7 +223,7 @@
       var value = item.fields[name];
       if (value !== null && value !== undefined) data.append(name, value);
     });
-    item.photos.forEach(function (photo, index) {
+    (item.photos || []).forEach(function (photo, index) {
       var blob = photo instanceof root.Blob ? photo : new root.Blob([photo], { type: "image/jpeg" });
       data.append("photos", blob, "photo-" + (index + 1) + ".jpg");
     });
@@ -230,7 +231,7 @@
   }
 
   function post(item, token) {
-    return fetchWithTimeout("/api/v1/reports", {
+    return fetchWithTimeout(item.endpoint || "/api/v1/reports", {
       method: "POST",
       body: formData(item),
       credentials: "same-origin",

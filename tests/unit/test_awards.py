@@ -25,7 +25,7 @@ from tests.unit.cases import GAS_LEAK, LITTER, RUBBISH, STREET_LIGHT, make_case,
 from webapp import localtime
 from webapp.accounts.models import Role, User
 from webapp.db import db, utcnow
-from webapp.feedback import services as feedback
+from webapp.feedback import ratings as feedback
 from webapp.handling import services as handling
 from webapp.points import awards, ledger, rules, store
 from webapp.points.awards import ReversalError

@@ -11,9 +11,9 @@ from tests.factories import make_user
 from tests.unit.cases import events_of, make_case, make_department, make_staff, notifications_of
 from webapp.accounts.models import Role
 from webapp.db import db
-from webapp.feedback import services
+from webapp.feedback import ratings as rating_service
 from webapp.feedback.models import Rating
-from webapp.feedback.services import RatingError
+from webapp.feedback.ratings import RatingError
 from webapp.reports import services as reports
 from webapp.reports.status import ReportStatus
 from webapp.review import services as review
@@ -32,8 +32,8 @@ def ratings() -> list[Rating]:
 def test_the_reporter_rates_a_closed_case_once(ctx):
     reporter = make_user()
     report = closed_case(reporter)
-    assert services.can_rate(report, reporter)
-    rating = services.rate(report, reporter, stars=4, comment="  处理很快  ")
+    assert rating_service.can_rate(report, reporter)
+    rating = rating_service.rate(report, reporter, stars=4, comment="  处理很快  ")
     assert (rating.report_id, rating.user_id, rating.stars, rating.comment, rating.reopened) == (
         report.id,
         reporter.id,
@@ -41,11 +41,11 @@ def test_the_reporter_rates_a_closed_case_once(ctx):
         "处理很快",
         False,
     )
-    assert services.rating_of(report, reporter) is rating
+    assert rating_service.rating_of(report, reporter) is rating
     assert report.status is S.CLOSED and [e.action for e in events_of(report)] == ["submit"]
-    assert not services.can_rate(report, reporter)
+    assert not rating_service.can_rate(report, reporter)
     with pytest.raises(RatingError) as again:
-        services.rate(report, reporter, stars=5)
+        rating_service.rate(report, reporter, stars=5)
     assert str(again.value.message) == gettext("You have already rated this report.")
     assert ratings() == [rating]
 
@@ -55,11 +55,11 @@ def test_only_the_reporter_may_rate(ctx):
     report = closed_case(reporter)
     reports.follow(follower, report)
     for someone in (follower, make_staff(Role.REVIEWER)):
-        assert not services.can_rate(report, someone)
+        assert not rating_service.can_rate(report, someone)
         with pytest.raises(RatingError):
-            services.rate(report, someone, stars=5)
-    assert not services.can_rate(report, None)
-    assert not services.can_rate(closed_case(None), reporter)
+            rating_service.rate(report, someone, stars=5)
+    assert not rating_service.can_rate(report, None)
+    assert not rating_service.can_rate(closed_case(None), reporter)
     assert ratings() == []
 
 
@@ -67,9 +67,9 @@ def test_only_the_reporter_may_rate(ctx):
 def test_only_a_closed_case_can_be_rated(ctx, status):
     reporter = make_user()
     report = make_case(reporter, status=status)
-    assert not services.can_rate(report, reporter)
+    assert not rating_service.can_rate(report, reporter)
     with pytest.raises(RatingError) as refused:
-        services.rate(report, reporter, stars=3)
+        rating_service.rate(report, reporter, stars=3)
     assert str(refused.value.message) == gettext("A report can be rated once it is closed.")
     assert ratings() == []
 
@@ -78,7 +78,7 @@ def test_only_a_closed_case_can_be_rated(ctx, status):
 def test_stars_are_one_to_five(ctx, stars):
     reporter = make_user()
     with pytest.raises(RatingError) as refused:
-        services.rate(closed_case(reporter), reporter, stars=stars)
+        rating_service.rate(closed_case(reporter), reporter, stars=stars)
     assert refused.value.field == "stars"
     assert ratings() == []
 
@@ -87,9 +87,9 @@ def test_a_comment_has_a_maximum_length(ctx):
     reporter = make_user()
     report = closed_case(reporter)
     with pytest.raises(RatingError) as refused:
-        services.rate(report, reporter, stars=2, comment="差" * (services.COMMENT_MAX + 1))
+        rating_service.rate(report, reporter, stars=2, comment="差" * (rating_service.COMMENT_MAX + 1))
     assert refused.value.field == "comment"
-    services.rate(report, reporter, stars=2, comment="差" * services.COMMENT_MAX)
+    rating_service.rate(report, reporter, stars=2, comment="差" * rating_service.COMMENT_MAX)
     assert len(ratings()) == 1
 
 
@@ -98,7 +98,7 @@ def test_only_a_dissatisfied_rating_reopens(ctx, stars):
     reporter = make_user()
     report = closed_case(reporter)
     with pytest.raises(RatingError) as refused:
-        services.rate(report, reporter, stars=stars, reopen=True)
+        rating_service.rate(report, reporter, stars=stars, reopen=True)
     assert refused.value.field == "reopen"
     assert report.status is S.CLOSED and ratings() == []
 
@@ -110,7 +110,7 @@ def test_a_dissatisfied_rating_reopens_the_case_for_checking(ctx, stars):
     admin = make_staff(Role.ADMIN)
     report = closed_case(reporter)
     reports.follow(follower, report)
-    rating = services.rate(report, reporter, stars=stars, comment=" 根本没修 ", reopen=True)
+    rating = rating_service.rate(report, reporter, stars=stars, comment=" 根本没修 ", reopen=True)
     assert rating.reopened and rating.stars == stars
     assert report.status is S.AWAITING_CHECK
     event = events_of(report)[-1]
@@ -129,18 +129,18 @@ def test_a_dissatisfied_rating_reopens_the_case_for_checking(ctx, stars):
     assert review.queue("check").items == [report]
     # The reviewers check again; the case can be closed again but not rated twice.
     review.close(report, reviewers[0], "复核已整改")
-    assert report.status is S.CLOSED and not services.can_rate(report, reporter)
+    assert report.status is S.CLOSED and not rating_service.can_rate(report, reporter)
 
 
 def test_a_reopening_without_a_comment_says_not_fixed(ctx):
     reporter = make_user()
     report = closed_case(reporter)
-    services.rate(report, reporter, stars=1, reopen=True)
+    rating_service.rate(report, reporter, stars=1, reopen=True)
     assert events_of(report)[-1].note == gettext("Not fixed")
 
 
 def test_a_low_rating_without_reopening_keeps_the_case_closed(ctx):
     reporter = make_user()
     report = closed_case(reporter)
-    rating = services.rate(report, reporter, stars=1)
+    rating = rating_service.rate(report, reporter, stars=1)
     assert not rating.reopened and report.status is S.CLOSED

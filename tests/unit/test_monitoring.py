@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from tests.factories import make_report, make_user
 from webapp.accounts.models import Role
 from webapp.db import db, utcnow
-from webapp.feedback import platform
+from webapp.feedback.platform import services as platform
 from webapp.monitoring import recorder, services
 from webapp.monitoring.models import ErrorEvent
 
@@ -179,7 +179,7 @@ def test_the_chart_scales_to_a_round_number():
 
 @pytest.mark.parametrize("path", ["/reports", "/feedback"])
 def test_a_crash_is_counted_as_an_exception_and_a_5xx(app, client, monkeypatch, path):
-    from webapp.feedback import platform_views
+    from webapp.feedback.platform import views as platform_views
     from webapp.reports import services as reports
 
     def crash(*args, **kwargs):  # type: ignore[no-untyped-def]

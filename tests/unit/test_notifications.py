@@ -197,6 +197,8 @@ def test_staff_selects_active_people_by_role_department_and_head(ctx):
 POINTS_KINDS = {"points_expiring": {"points": 120, "date": "2027-12-31"}, "points_awarded": {"points": 5, "what": "x"}}
 # Feedback on the platform (意见反馈) is not about a report: its messages name the feedback's reference.
 FEEDBACK_KINDS = ("feedback_reply", "feedback_adopted")
+# Community activities: their messages name the activity, its time and place.
+ACTIVITY_KINDS = ("activity_reminder", "activity_place", "activity_cancelled")
 
 
 @pytest.mark.parametrize("kind", FEEDBACK_KINDS)
@@ -208,7 +210,10 @@ def test_feedback_messages_render_without_a_report(ctx, kind):
         assert "YJ000042" in text and "%(" not in text
 
 
-@pytest.mark.parametrize("kind", sorted(set(services.MESSAGES) - set(POINTS_KINDS) - set(FEEDBACK_KINDS)))
+NOT_ABOUT_A_REPORT = {*POINTS_KINDS, *FEEDBACK_KINDS, *ACTIVITY_KINDS}
+
+
+@pytest.mark.parametrize("kind", sorted(set(services.MESSAGES) - NOT_ABOUT_A_REPORT))
 def test_every_message_kind_renders_with_a_report(ctx, kind):
     report = make_case(address="某地")
     [notification] = services.notify([make_user()], kind, report, status="closed", place=report.address)
@@ -216,6 +221,16 @@ def test_every_message_kind_renders_with_a_report(ctx, kind):
         with force_locale(locale):
             text = services.text(notification)
         assert f"#{report.id}" in text and "%(" not in text
+
+
+@pytest.mark.parametrize("kind", ACTIVITY_KINDS)
+def test_activity_messages_render_without_a_report(ctx, kind):
+    when = "2026-12-07 09:00"
+    [notification] = services.notify([make_user()], kind, title="普法宣传", when=when, place="广场")
+    for locale in ("en", "zh_Hans_CN"):
+        with force_locale(locale):
+            text = services.text(notification)
+        assert "普法宣传" in text and when in text and "%(" not in text
 
 
 @pytest.mark.parametrize("kind", sorted(POINTS_KINDS))

@@ -7,16 +7,15 @@ from datetime import UTC, datetime
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from webapp.api.open311 import (
+from webapp.api.open311.base import Open311Error
+from webapp.api.open311.queries import open311_status, parse_w3c
+from webapp.api.open311.services import (
     DATATYPES,
     Attribute,
-    Open311Error,
     attribute_definitions,
     attribute_params,
     attribute_summary,
     attributes_for,
-    open311_status,
-    parse_w3c,
     validate_attributes,
 )
 from webapp.reports.category_facts import load_taxonomy

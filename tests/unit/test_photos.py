@@ -13,7 +13,7 @@ from flask_babel import force_locale
 from tests.factories import make_report, make_user
 from webapp.accounts.models import Role, User
 from webapp.db import db
-from webapp.feedback import platform
+from webapp.feedback.platform import services as platform
 from webapp.photos import references, rejections
 from webapp.photos.pipeline import REASONS, PhotoRejected
 from webapp.photos.rejections import Upload

@@ -17,8 +17,8 @@ from tests.unit.cases import notifications_of, sms_phones
 from webapp.accounts.models import Role
 from webapp.db import db
 from webapp.errors import Forbidden
-from webapp.feedback import platform
 from webapp.feedback.models import FeedbackStatus, PlatformFeedback, PlatformFeedbackEvent
+from webapp.feedback.platform import services as platform
 from webapp.points import ledger
 from webapp.points.models import LedgerTransaction
 

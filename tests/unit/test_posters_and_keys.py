@@ -9,8 +9,8 @@ from tests.factories import make_user
 from webapp.accounts.models import Role
 from webapp.api import models as keys
 from webapp.db import db
-from webapp.reports import posters
 from webapp.reports.models import PosterKind
+from webapp.reports.posters import services as posters
 
 PHONE = (
     "Mozilla/5.0 (Linux; Android 13; V2217A) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36"

@@ -16,8 +16,8 @@ from tests.factories import gps_photo_bytes, jpeg_bytes, make_user
 from tests.helpers import HX, login, post, text
 from webapp.accounts.models import Role
 from webapp.db import db
-from webapp.feedback import platform
 from webapp.feedback.models import FeedbackStatus, PlatformFeedback, PlatformFeedbackEvent
+from webapp.feedback.platform import services as platform
 from webapp.notifications.models import Notification
 from webapp.points import ledger
 

@@ -13,7 +13,7 @@ from tests.helpers import login
 from webapp import content_security_policy
 from webapp.accounts.models import Role
 from webapp.db import db
-from webapp.feedback import platform
+from webapp.feedback.platform import services as platform
 from webapp.reports.models import Report
 from webapp.reports.status import ReportStatus
 

@@ -483,7 +483,7 @@ def test_default_window_is_the_last_90_days(app, client, api_key):
 
 
 def test_default_volume_is_at_most_1000(app, client, api_key, monkeypatch):
-    from webapp.api import open311
+    from webapp.api.open311 import queries as open311
 
     for _ in range(3):
         create(client, api_key)

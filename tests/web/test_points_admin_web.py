@@ -169,6 +169,9 @@ def test_a_post_without_csrf_token_is_refused(app, world):
 # --- Rules --------------------------------------------------------------------------------------------------------
 
 
+ACTIVITY_KINDS = ("garbage_sorting", "legal_awareness", "volunteer_day", "traffic_duty", "launch_ceremony", "other")
+
+
 def rules_data(**overrides):  # type: ignore[no-untyped-def]
     start = (utcnow() + timedelta(hours=2)).astimezone(localtime.zone())
     data = {
@@ -182,6 +185,7 @@ def rules_data(**overrides):  # type: ignore[no-untyped-def]
         "daily_report_cap": "10",
         "monthly_points_cap": "300",
         "fen_per_point": "10",
+        **{f"activity_{kind}_points": "5" for kind in ACTIVITY_KINDS},
         "expiry_enabled": "y",
         "category_points": "01002 15\n06042 7\n",
         "effective_from": start.strftime("%Y-%m-%dT%H:%M"),

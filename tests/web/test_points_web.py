@@ -249,6 +249,7 @@ def test_history_labels_every_reason(app, client, world):
             "volunteer_result",
             "rating",
             "feedback_adopted",
+            "activity_attended",
             "redemption",
             "order_cancelled",
             "false_report",

@@ -17,8 +17,8 @@ from tests.helpers import api_headers, login, post, text
 from webapp.accounts.models import Role
 from webapp.db import db
 from webapp.points.models import Campaign
-from webapp.reports import posters
 from webapp.reports.models import Poster, PosterKind, PosterScan, Report
+from webapp.reports.posters import services as posters
 from webapp.reports.status import ReportStatus
 
 

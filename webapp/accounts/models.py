@@ -54,6 +54,7 @@ class Department(db.Model):
     district_code: Mapped[str] = mapped_column(sa.String(6), default="")
     fallback_for_district: Mapped[bool] = mapped_column(default=False)
     service_point: Mapped[bool] = mapped_column(default=False)  # a place where store orders are handed over
+    organiser: Mapped[bool] = mapped_column(default=False)  # its staff may organise community activities
     active: Mapped[bool] = mapped_column(default=True)
 
     @property

@@ -10,7 +10,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from webapp.feedback.models import FeedbackKind, ReplyChannel
-from webapp.feedback.platform import CHANNEL_LABELS, KIND_LABELS, REPLY_MAX, TEXT_MAX
+from webapp.feedback.platform.services import CHANNEL_LABELS, KIND_LABELS, REPLY_MAX, TEXT_MAX
 
 
 class FeedbackForm(FlaskForm):

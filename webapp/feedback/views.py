@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 
 from webapp.db import db
 from webapp.errors import DomainError
-from webapp.feedback import services
+from webapp.feedback import ratings
 from webapp.reports.services import get_report, page_context
 
 bp = Blueprint("feedback", __name__)
@@ -19,7 +19,7 @@ def rate(report_id: int) -> Response:
     if report is None:
         abort(404)
     try:
-        services.rate(
+        ratings.rate(
             report,
             current_user,
             stars=request.form.get("stars", 0, type=int) or 0,

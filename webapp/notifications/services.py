@@ -45,6 +45,9 @@ MESSAGES: dict[str, Any] = {
     ),
     "feedback_reply": _l("There is a reply to your feedback %(ref)s."),
     "feedback_adopted": _l("Your feedback %(ref)s was adopted. Thank you!"),
+    "activity_reminder": _l("Reminder: “%(title)s” starts tomorrow, %(when)s, at %(place)s."),
+    "activity_place": _l("A place has become free for you: “%(title)s”, %(when)s, at %(place)s."),
+    "activity_cancelled": _l("The activity “%(title)s” on %(when)s has been cancelled."),
 }
 
 

@@ -82,6 +82,12 @@ SETTING_LABELS: dict[str, Any] = {
     "monthly_points_cap": _l("Most points a person can earn in a month, from all sources"),
     "expiry_enabled": _l("Points expire at the end of the year after the one they were earned in"),
     "fen_per_point": _l("What one point is worth to the fund, in fen"),
+    "activity_garbage_sorting_points": _l("Points for attending a garbage-sorting guidance day"),
+    "activity_legal_awareness_points": _l("Points for attending a legal-awareness event"),
+    "activity_volunteer_day_points": _l("Points for a volunteer service day (after the minimum stay)"),
+    "activity_traffic_duty_points": _l("Points for civilised-traffic duty"),
+    "activity_launch_ceremony_points": _l("Points for attending a launch ceremony"),
+    "activity_other_points": _l("Points for attending another community activity"),
 }
 
 # What the audit log's actions mean.

@@ -282,6 +282,26 @@ def award_feedback(feedback_id: int, user: User, *, at: datetime | None = None) 
     )
 
 
+def award_activity(
+    user: User, *, activity_id: int, kind: str, title: str, at: datetime | None = None
+) -> LedgerTransaction | None:
+    """Attending a community activity: the points for its kind under the rules in force, once per activity and
+    person (a second scan, an offline replay or an organiser's check-in pay nothing more), within the caps."""
+    at = at or utcnow()
+    if user.role.is_staff:
+        return None
+    current = rules.effective(at)
+    return _pay(
+        user,
+        f"award:activity:{activity_id}:{user.id}",
+        "activity_attended",
+        current.activity_points(kind),
+        current=current,
+        at=at,
+        memo=title,
+    )
+
+
 # --- Reversal and expiry ----------------------------------------------------------------------------------------
 
 

@@ -36,6 +36,13 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "monthly_points_cap": 300,  # points a month from all sources
     "expiry_enabled": True,  # points expire at the end of the year after they were earned
     "fen_per_point": 10,  # what one point is worth to the fund, in fen
+    # Attending a community activity (关联活动), by its kind (webapp/activities/models.py ActivityKind).
+    "activity_garbage_sorting_points": 5,
+    "activity_legal_awareness_points": 3,
+    "activity_volunteer_day_points": 10,
+    "activity_traffic_duty_points": 8,
+    "activity_launch_ceremony_points": 2,
+    "activity_other_points": 3,
 }
 
 # Bounds for what an admin may set (whole numbers only).
@@ -50,6 +57,12 @@ LIMITS: dict[str, tuple[int, int]] = {
     "daily_report_cap": (0, 100),
     "monthly_points_cap": (0, 10_000),
     "fen_per_point": (1, 1000),
+    "activity_garbage_sorting_points": (0, 100),
+    "activity_legal_awareness_points": (0, 100),
+    "activity_volunteer_day_points": (0, 100),
+    "activity_traffic_duty_points": (0, 100),
+    "activity_launch_ceremony_points": (0, 100),
+    "activity_other_points": (0, 100),
 }
 
 
@@ -70,6 +83,11 @@ class Rules:
         if category_code in overrides:
             return int(overrides[category_code])
         return int(self["safety_report_points"] if safety_critical else self["report_points"])
+
+    def activity_points(self, kind: str) -> int:
+        """Points for attending an activity of this kind (an unknown kind counts as "other")."""
+        key = f"activity_{kind}_points"
+        return int(self[key] if key in DEFAULT_SETTINGS else self["activity_other_points"])
 
 
 @static_cache.cached("points_rules")

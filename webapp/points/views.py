@@ -52,6 +52,7 @@ REASON_LABELS: dict[str, Any] = {
     "volunteer_result": _l("Volunteer fix accepted"),
     "rating": _l("Rated the result of a report"),
     "feedback_adopted": _l("Feedback adopted"),
+    "activity_attended": _l("Took part in a community activity"),
     "redemption": _l("Redeemed in the points store"),
     "order_cancelled": _l("Order cancelled: points returned"),
     "false_report": _l("False report: points taken back"),

@@ -31,11 +31,12 @@ SHELL_STATIC = [
     "js/outbox-page.js",
     "js/exif-gps.js",
     "js/report-form.js",
+    "js/activity-scan.js",
     "icons/icon-192.png",
     "icons/icon-512.png",
 ]
 # Pages kept for offline use. They are refreshed from the network whenever the phone is online.
-SHELL_PAGES = ["pwa.offline", "reports.new", "pwa.outbox"]
+SHELL_PAGES = ["pwa.offline", "reports.new", "pwa.outbox", "activities.scanner"]
 
 
 def precache_urls() -> list[str]:
@@ -48,7 +49,7 @@ def precache_urls() -> list[str]:
 
 
 # Templates of the precached pages: their markup is part of the release too.
-SHELL_TEMPLATES = ["base.html", "reports/new.html", "pwa/offline.html", "pwa/outbox.html"]
+SHELL_TEMPLATES = ["base.html", "reports/new.html", "pwa/offline.html", "pwa/outbox.html", "activities/scan.html"]
 
 
 @cache
@@ -76,6 +77,7 @@ def service_worker() -> Response:
         "cacheName": f"citizen-grid-shell-{release}",
         "precache": precache_urls(),
         "offlineUrl": url_for("pwa.offline"),
+        "scanUrl": url_for("activities.scanner"),  # what a scanned check-in code opens without a network
         "pages": [url_for(endpoint) for endpoint in SHELL_PAGES],
         "outboxScript": static_url("js/outbox.js"),
     }

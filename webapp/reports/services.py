@@ -25,7 +25,7 @@ from webapp.geo.distance import bounding_box, haversine_m, valid_coordinates
 from webapp.geo.services import locate
 from webapp.pagination import Page
 from webapp.photos import pipeline, references, rejections
-from webapp.reports import posters, privacy, taxonomy
+from webapp.reports import privacy, taxonomy
 from webapp.reports.models import (
     Category,
     Channel,
@@ -35,6 +35,7 @@ from webapp.reports.models import (
     ReportFollower,
     ReportPhoto,
 )
+from webapp.reports.posters import services as posters
 from webapp.reports.signals import report_submitted
 from webapp.reports.status import FINAL_STATUSES, OPEN_STATUSES, ReportStatus
 from webapp.storage import Storage, content_key, put_in_transaction
@@ -418,11 +419,6 @@ def page_context(report: Report, viewer: User | None) -> dict[str, object]:
         "following": viewer is not None and is_following(viewer, report),
         "followers": follower_count(report),
     }
-
-
-def can_view(user: User | None, report: Report) -> bool:
-    """Reports are public once submitted; the reporter's identity is protected by what pages show."""
-    return True
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Feedback on the platform (意见反馈): submitting it (also without an account), triage by admins, the reply.
 
-Separate from ``webapp.feedback.services`` (ratings of closed cases). A submission carries the ``client_id`` the
+Separate from ``webapp.feedback.ratings`` (ratings of closed cases). A submission carries the ``client_id`` the
 form was rendered with, so a double tap or a retried request finds the first item instead of making a second.
 People without an account get a reference number and a private status link (a random token).
 

@@ -29,7 +29,7 @@ def _reason_message(error: keys.ApiKeyError) -> str:
 def _page(form: ApiKeyForm, *, new_key: str | None = None, status: int = 200) -> Response:
     response = make_response(
         render_template(
-            "api_keys/index.html",
+            "api/keys/index.html",
             form=form,
             rows=keys.keys_with_counts(),
             new_key=new_key,

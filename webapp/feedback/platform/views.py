@@ -13,9 +13,9 @@ from webapp.accounts.models import Role
 from webapp.db import db
 from webapp.errors import DomainError, error_response
 from webapp.extensions import limiter
-from webapp.feedback import platform
 from webapp.feedback.forms import FeedbackForm, TriageForm
 from webapp.feedback.models import FeedbackKind, FeedbackStatus, PlatformFeedback, ReplyChannel
+from webapp.feedback.platform import services as platform
 from webapp.files import file_response
 from webapp.rendering import is_fragment_request, page_or_fragment
 from webapp.reports.intake import submission_rate_key

@@ -12,9 +12,9 @@ from wtforms.fields.choices import SelectChoice
 from webapp.accounts.access import roles_required
 from webapp.accounts.models import Role
 from webapp.db import db
-from webapp.reports import posters
 from webapp.reports.forms import PosterForm
 from webapp.reports.models import Poster, PosterKind
+from webapp.reports.posters import services as posters
 
 bp = Blueprint("posters", __name__)
 
@@ -83,7 +83,7 @@ def _form() -> PosterForm:
 @bp.get("/admin/posters")
 @roles_required(Role.ADMIN)
 def index() -> str:
-    return render_template("posters/index.html", rows=posters.posters_with_counts())
+    return render_template("reports/posters/index.html", rows=posters.posters_with_counts())
 
 
 @bp.route("/admin/posters/new", methods=["GET", "POST"])
@@ -113,7 +113,7 @@ def create() -> Response | str:
                 flash(_("Poster created. Print it and put it up."), "success")
                 return redirect(url_for("posters.printable", poster_id=poster.id), 303)
         status = 422
-    return make_response(render_template("posters/new.html", form=form), status)
+    return make_response(render_template("reports/posters/new.html", form=form), status)
 
 
 @bp.get("/admin/posters/<id:poster_id>/print")
@@ -130,7 +130,7 @@ def printable(poster_id: int) -> Response:
     nonce = secrets.token_urlsafe(16)
     response = make_response(
         render_template(
-            "posters/print.html",
+            "reports/posters/print.html",
             poster=poster,
             size=size,
             url=url,
