@@ -100,6 +100,7 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
         cache.clear()  # the version counters went with the tables
         db.session.remove()
     limiter.reset()
+    app.extensions["huey"].flush()  # queued retries and marks of sent messages
     invalidate_grid_index()
     app.extensions["sms"].sent.clear()
     upload_dir = Path(app.config["UPLOAD_DIR"])

@@ -66,7 +66,12 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     app.extensions["sms"] = make_sender(app.config["SMS_BACKEND"], app.config)
     if app.config["SMS_BACKEND"] == "log" and not app.testing and not app.config["PRODUCTION"]:
         app.logger.warning("SMS_BACKEND=log: verification codes are only logged, not sent (development only)")
-    app.extensions["storage"] = make_storage(app.config["STORAGE_BACKEND"], app.config["UPLOAD_DIR"], app.config)
+    app.extensions["storage"] = make_storage(
+        app.config["STORAGE_BACKEND"], app.config["UPLOAD_DIR"], app.config
+    )
+    from webapp import jobs
+
+    jobs.init_app(app)
 
     from webapp import models  # noqa: F401  (every model registered before the first query)
     from webapp.accounts.views import bp as accounts_bp
@@ -82,7 +87,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     from webapp.monitoring.views import bp as monitoring_bp
     from webapp.notifications.views import bp as notifications_bp
     from webapp.opendata.views import bp as opendata_bp
-    from webapp.points.admin_views import bp as points_admin_bp
+    from webapp.points.admin.views import bp as points_admin_bp
     from webapp.points.handover.views import bp as handover_bp
     from webapp.points.views import bp as points_bp
     from webapp.pwa.views import bp as pwa_bp
@@ -151,6 +156,8 @@ def _fill_instance_defaults(app: Flask) -> None:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'citizen_grid.sqlite3'}"
     if not app.config.get("UPLOAD_DIR"):
         app.config["UPLOAD_DIR"] = str(instance / "uploads")
+    if not app.config.get("HUEY_URL"):
+        app.config["HUEY_URL"] = f"sqlite:///{instance / 'jobs.sqlite3'}"
 
 
 def _forget_figures_on_change() -> None:

@@ -42,6 +42,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(create_api_key_command)
     app.cli.add_command(revoke_api_key_command)
     app.cli.add_command(storage_migrate_command)
+    app.cli.add_command(worker_command)
 
 
 @click.command("upgrade")
@@ -333,3 +334,26 @@ def storage_migrate_command(to: str) -> None:
     click.echo(f"Done: {counts['copied']} copied, {counts['skipped']} already there, {counts['failed']} failed.")
     if counts["failed"]:
         raise click.ClickException(f"{counts['failed']} files could not be copied and verified; see above")
+
+
+@click.command("worker")
+@click.option("--threads", default=4, show_default=True, help="Jobs run at once.")
+@click.option(
+    "--periodic/--no-periodic",
+    default=True,
+    help="Also run the schedule (escalations, expiry, roll-ups, reports). One worker per deployment should.",
+)
+@with_appcontext
+def worker_command(threads: int, periodic: bool) -> None:
+    """Run the background jobs (SMS and their retries, roll-up refreshes) and the scheduled ones: `make worker`.
+    Stops cleanly on SIGTERM / Ctrl-C (the job being run finishes)."""
+    import logging
+
+    from webapp.jobs import huey
+
+    if str(current_app.config["HUEY_URL"]).startswith("memory:"):
+        raise click.ClickException("HUEY_URL=memory:// is private to one process: set redis://… or sqlite:///…")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    huey.immediate = False  # the worker takes jobs from the queue, whatever the web processes do
+    click.echo(f"Worker on {type(huey.storage).__name__} ({threads} threads, schedule {'on' if periodic else 'off'})")
+    huey.create_consumer(workers=threads, worker_type="thread", periodic=periodic).run()

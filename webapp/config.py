@@ -116,6 +116,14 @@ class Config:
     # Open311: with a jurisdiction id set, requests naming another one are answered 404.
     OPEN311_JURISDICTION = _env_str("OPEN311_JURISDICTION")
 
+    # Background jobs (webapp.jobs, Huey). HUEY_URL: redis://host:6379/N in production; unset: an SQLite queue in
+    # the instance folder, and jobs run in the process that queues them, right after the commit (HUEY_IMMEDIATE),
+    # so the demo needs nothing but Python. `make worker` runs queued jobs, retries and the schedule.
+    HUEY_URL = os.environ.get("HUEY_URL", "")
+    HUEY_IMMEDIATE = _env_bool("HUEY_IMMEDIATE", not os.environ.get("HUEY_URL"))
+    # Refresh the dashboard's roll-up inside every writing transaction (the old way; for the benchmark's "before").
+    ANALYTICS_ROLLUP_INLINE = _env_bool("ANALYTICS_ROLLUP_INLINE", False)
+
     # SMS: "log" writes codes to the application log (development only); see webapp.accounts.sms.
     SMS_BACKEND = os.environ.get("SMS_BACKEND", "log")
     SMS_CODE_TTL_SECONDS = 600
@@ -157,3 +165,6 @@ class TestConfig(Config):
     RATELIMIT_SUBMIT = "1000 per minute"
     MAP_TILE_URL = ""
     SMS_SHOW_DEV_CODE = True
+    # Jobs run right after the commit that queues them, in the test's process (retries wait in memory).
+    HUEY_URL = "memory://"
+    HUEY_IMMEDIATE = True

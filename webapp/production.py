@@ -4,7 +4,8 @@ demo default is in force, naming each offending variable and what to set instead
 The demo defaults make ``make run`` work on a fresh machine, and each one is fatal on a real server: a generated
 ``SECRET_KEY`` lives in one machine's instance folder (sessions break across servers and anyone with the file can
 forge them); ``SMS_BACKEND=log`` sends nothing; shown development codes let anyone reset any account's password
-(the admin's too); ``memory://`` rate limits count per process, so several workers multiply every limit.
+(the admin's too); ``memory://`` rate limits count per process, so several workers multiply every limit; a
+``memory://`` job queue, or jobs run in the web processes (``HUEY_IMMEDIATE``) with several of them, loses jobs.
 """
 
 from __future__ import annotations
@@ -75,6 +76,28 @@ def unsafe_settings(config: Mapping[str, Any], *, workers: int) -> list[UnsafeSe
                 "RATELIMIT_STORAGE_URI",
                 f"is memory:// with {workers} worker processes: each counts on its own, multiplying every limit.",
                 "RATELIMIT_STORAGE_URI=redis://<host>:6379/0 (shared by every process and server), "
+                "or WEB_CONCURRENCY=1.",
+            )
+        )
+    jobs_url = str(config.get("HUEY_URL") or "")
+    if jobs_url.startswith("memory:"):
+        found.append(
+            UnsafeSetting(
+                "HUEY_URL",
+                "is memory://: each process keeps its own job queue in memory, so jobs queued by a web worker (text "
+                "messages and their retries, roll-up refreshes) are never seen by `make worker` and are lost when "
+                "the process restarts.",
+                "HUEY_URL=redis://<host>:6379/3 (shared by every app server and worker), and run `make worker`.",
+            )
+        )
+    elif config.get("HUEY_IMMEDIATE") and workers > 1:
+        found.append(
+            UnsafeSetting(
+                "HUEY_IMMEDIATE",
+                f"is on (the default without HUEY_URL) with {workers} worker processes: jobs run inside the "
+                "requests that queue them, and retries of failed text messages wait in this machine's SQLite "
+                "queue, lost unless a `make worker` runs on every app server.",
+                "HUEY_URL=redis://<host>:6379/3 (HUEY_IMMEDIATE is then off) and run `make worker`, "
                 "or WEB_CONCURRENCY=1.",
             )
         )

@@ -1,8 +1,10 @@
-"""One URL, two answers: the full page for a navigation, the fragment for an htmx request."""
+"""One URL, two answers: the full page for a navigation, the fragment for an htmx request; and CSV downloads."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -34,3 +36,15 @@ def static_url(filename: str) -> str:
     path = Path(current_app.static_folder or "") / filename
     version = _content_hash(str(path), path.stat().st_mtime) if path.exists() else "0"
     return url_for("static", filename=filename, v=version)
+
+
+def csv_response(header: list[str], rows: list[list[Any]], filename: str) -> Response:
+    buffer = io.StringIO()
+    buffer.write("\ufeff")  # so spreadsheet programs read the Chinese text as UTF-8
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    response = make_response(buffer.getvalue())
+    response.mimetype = "text/csv"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

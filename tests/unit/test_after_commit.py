@@ -83,4 +83,4 @@ def test_sms_is_sent_after_commit_and_a_failure_is_recorded(app, ctx, monkeypatc
     queue_sms(SmsMessage("13900002222", "【全民网格】hello"))
     db.session.commit()
     [event] = recorder.recent("sms_failed")
-    assert event.detail == "139****2222 ConnectionError"
+    assert event.detail == "139****2222 ConnectionError (try 1 of 7, will retry)"  # the job retries it

@@ -4,17 +4,20 @@ figures kept for a short time."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 
 from tests.factories import make_report, make_user
 from tests.helpers import count_queries
-from webapp import cache, create_app
+from webapp import cache
 from webapp.accounts.models import Role
 from webapp.campaigns import services as campaign_pages
-from webapp.config import TestConfig
 from webapp.db import db, utcnow
 from webapp.localtime import local_date
 from webapp.opendata import services as opendata
@@ -24,17 +27,32 @@ from webapp.reports import taxonomy
 from webapp.reports.models import Category
 
 
+class Process:
+    """The memory of one app process (its copies and figures) on the shared test database: another gunicorn
+    worker or another server. ``with process.request():`` runs one request in it."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.memory: dict[str, dict[Any, Any]] = {"static_cache": {}, "figure_cache": {}}
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        saved = {name: self.app.extensions.get(name) for name in self.memory}
+        self.app.extensions.update(self.memory)
+        try:
+            with self.app.test_request_context():
+                yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    self.app.extensions.pop(name, None)
+                else:
+                    self.app.extensions[name] = value
+
+
 @pytest.fixture
-def other_process(app):  # type: ignore[no-untyped-def]
-    """A second application on the same database: another gunicorn worker or another server. (Same settings as
-    the tests' app: the rate limiter is one object shared by every app of the process.)"""
-    settings = {key: getattr(TestConfig, key) for key in dir(TestConfig) if key.isupper()}
-    settings.update(SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"], UPLOAD_DIR=app.config["UPLOAD_DIR"])
-    other = create_app(settings)
-    yield other
-    with other.app_context():
-        db.session.remove()
-        db.engine.dispose()
+def other_process(app: Flask) -> Process:
+    return Process(app)
 
 
 def _publish_campaign(name: str = "垃圾满溢专项整治") -> int:
@@ -54,12 +72,12 @@ def _publish_campaign(name: str = "垃圾满溢专项整治") -> int:
 
 
 def test_a_change_committed_in_one_process_reaches_the_other_on_its_next_request(app, other_process):
-    with other_process.test_request_context():
+    with other_process.request():
         assert campaign_pages.current_public() == []  # the other process keeps an (empty) copy
     with app.test_request_context():
         campaign_id = _publish_campaign()
         db.session.commit()
-    with other_process.test_request_context():
+    with other_process.request():
         assert [c.id for c in campaign_pages.current_public()] == [campaign_id]
 
 
@@ -76,7 +94,7 @@ def test_the_copy_is_kept_between_requests_until_the_version_moves(app):
 
 
 def test_a_rolled_back_change_leaves_every_copy_as_it_was(app, other_process):
-    with other_process.test_request_context():
+    with other_process.request():
         assert campaign_pages.current_public() == []
     with app.test_request_context():
         _publish_campaign()
@@ -84,7 +102,7 @@ def test_a_rolled_back_change_leaves_every_copy_as_it_was(app, other_process):
         db.session.rollback()
     with app.test_request_context():
         assert campaign_pages.current_public() == []
-    with other_process.test_request_context():
+    with other_process.request():
         assert campaign_pages.current_public() == []
 
 
@@ -104,14 +122,14 @@ def test_versions_are_read_once_per_request_however_many_copies_it_reads(app):
 
 def test_new_rules_apply_in_every_process_once_committed(app, other_process):
     admin_id = None
-    with other_process.test_request_context():
+    with other_process.request():
         assert rules.effective()["report_points"] == 5
     with app.test_request_context():
         admin = make_user(Role.ADMIN)
         admin_id = admin.id
         rules.publish({**rules.effective().settings, "report_points": 7}, effective_from=utcnow(), admin=admin)
         db.session.commit()
-    with other_process.test_request_context():
+    with other_process.request():
         assert rules.effective()["report_points"] == 7
         assert rules.effective(utcnow() - timedelta(days=1))["report_points"] == 5  # the past keeps its version
     assert admin_id is not None

@@ -44,3 +44,15 @@ def test_nothing_takes_time_helpers_from_points():
         if name.startswith("webapp.points.") and name.rsplit(".", 1)[-1] in helpers
     }
     assert not offending
+
+
+def test_no_module_imports_a_view():
+    """Only the application factory imports views modules (to register their blueprints)."""
+    offending = {
+        f"{path.relative_to(WEBAPP)}: {name}"
+        for path in _modules()
+        if path != WEBAPP / "__init__.py"
+        for name in _imports(path)
+        if name.startswith("webapp.") and (name.endswith(".views") or name.rsplit(".", 1)[-1].endswith("_views"))
+    }
+    assert not offending

@@ -50,6 +50,17 @@ def test_memory_rate_limits_are_fine_with_one_worker():
     assert names({**SAFE, "RATELIMIT_STORAGE_URI": "memory://"}, workers=1) == []
 
 
+def test_a_job_queue_that_would_lose_jobs_is_refused():
+    redis_queue = {**SAFE, "HUEY_URL": "redis://127.0.0.1:6379/3", "HUEY_IMMEDIATE": False}
+    assert names(redis_queue, workers=8) == []
+    assert names({**redis_queue, "HUEY_URL": "memory://"}, workers=1) == ["HUEY_URL"]
+    demo_queue = {**SAFE, "HUEY_URL": "sqlite:///instance/jobs.sqlite3", "HUEY_IMMEDIATE": True}
+    assert names(demo_queue, workers=1) == []  # one process runs its jobs itself
+    [refusal] = unsafe_settings(demo_queue, workers=4)
+    assert refusal.variable == "HUEY_IMMEDIATE" and "4 worker processes" in str(refusal)
+    assert "lost" in str(refusal) and "HUEY_URL=redis://" in str(refusal)
+
+
 def test_refusal_exits_non_zero(capsys):
     with pytest.raises(SystemExit) as exit_info:
         refuse_unsafe_settings({**SAFE, "SMS_BACKEND": "log"}, workers=1)

@@ -94,6 +94,9 @@ def test_dashboard_page_loads_each_panel_separately(client, setup):
     fragment = client.get("/dashboard/?start=2026-01-01", headers=HX)
     assert "<html" not in fragment.get_data(as_text=True) and "panels/hotspots" in fragment.get_data(as_text=True)
     assert "HX-Request" in fragment.headers["Vary"]
+    # How fresh the figures are (the roll-up is refreshed by a job after each commit): here, current.
+    for response in (page, fragment):
+        assert 'id="dash-freshness" data-waiting="0"' in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("name", PANELS)

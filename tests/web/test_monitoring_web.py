@@ -29,7 +29,7 @@ def test_the_full_page_shows_health_errors_and_participation(app, client):
     response = client.get("/admin/monitoring")
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     body = response.get_data(as_text=True)
-    for check in ("database", "storage", "rate_limits", "sms"):
+    for check in ("database", "storage", "rate_limits", "sms", "jobs"):
         assert f'data-check="{check}"' in body
     assert "<svg" in body and "<polyline" in body and "participation-table" in body  # chart and table fallback
     assert "139****0000 TimeoutError" in body
@@ -44,6 +44,7 @@ def test_the_health_panel_fragment(app, client):
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" not in body and "<svg" not in body
     assert 'data-check="database"' in body and "HX-Request" in response.headers["Vary"]
+    assert 'data-check="jobs"' in body and "0 个待执行，0 个已排期（重试）" in text(response)
 
 
 def test_healthz_keeps_its_contract(client):

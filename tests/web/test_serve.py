@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).with_name("gunicorn")
-UNSAFE_VARIABLES = ("SECRET_KEY", "SMS_BACKEND", "SMS_SHOW_DEV_CODE", "RATELIMIT_STORAGE_URI")
+UNSAFE_VARIABLES = ("SECRET_KEY", "SMS_BACKEND", "SMS_SHOW_DEV_CODE", "RATELIMIT_STORAGE_URI", "HUEY_IMMEDIATE")
 
 
 def free_port() -> int:
@@ -28,7 +28,8 @@ def free_port() -> int:
 
 
 def base_env(tmp_path: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SECRET_KEY", "SMS_", "RATELIMIT_", "FLASK_"))}
+    demo = ("SECRET_KEY", "SMS_", "RATELIMIT_", "FLASK_", "HUEY_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(demo)}
     env.update(
         HOST="127.0.0.1",
         PORT=str(port),

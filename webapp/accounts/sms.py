@@ -3,7 +3,7 @@
 * ``queue_sms(message)`` is how every part of the app sends a text: the message goes out only after the current
   database transaction commits (``webapp.db.after_commit``), and is dropped if it rolls back.
 * ``deliver(message)`` hands it to the app's ``SmsSender``; a failure is logged and counted for the monitoring
-  page, never raised.
+  page (and raised for the job that retries it).
 * A message carries its full text (for logs and the development backend) and a *template* with parameters, because
   mainland SMS providers only send texts from pre-approved templates: ``code`` (``{"code", "minutes"}``) and
   ``notice`` (``{"content"}``).
@@ -94,20 +94,26 @@ def sends_codes() -> bool:
 
 
 def queue_sms(message: SmsMessage) -> None:
-    """Send ``message`` once the current transaction commits (never for a change that is rolled back)."""
-    after_commit(deliver, message)
+    """Send ``message`` once the current transaction commits (never for a change that is rolled back): queued then
+    as a background job (``webapp.jobs.tasks.send_sms``), retried with backoff when the provider fails."""
+    from webapp.jobs.tasks import new_message_id, send_sms
+
+    after_commit(send_sms, message.as_dict(), new_message_id())
 
 
-def deliver(message: SmsMessage) -> bool:
-    """Send now through the app's SmsSender. A failure is logged and recorded for the monitoring page, not raised."""
+def deliver(message: SmsMessage, *, retry_note: str = "", raise_errors: bool = False) -> bool:
+    """Send now through the app's SmsSender. A failure is logged and recorded for the monitoring page (with
+    ``retry_note``: which try it was); it is raised only with ``raise_errors`` (the job that retries it)."""
     if not has_app_context() or "sms" not in current_app.extensions:
         return False
     try:
         current_app.extensions["sms"].send(message)
     except Exception as error:  # whatever caused the text is committed and visible in the app
-        log.exception("could not send an SMS to %s****", message.phone[:3])
+        log.warning("could not send an SMS to %s**** %s", message.phone[:3], retry_note, exc_info=not raise_errors)
         from webapp.monitoring import recorder
 
-        recorder.record_sms_failure(message.phone, error)
+        recorder.record_sms_failure(message.phone, error, note=retry_note)
+        if raise_errors:
+            raise
         return False
     return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import current_app, render_template
@@ -43,7 +44,6 @@ def periodic_report_command(
 ) -> None:
     """Print (or write as CSV / HTML) the weekly or monthly summary, compared with the period before."""
     from webapp.analytics import periodic
-    from webapp.analytics.views import csv_response
 
     if kind is None:
         raise click.ClickException("choose --weekly or --monthly")
@@ -58,12 +58,24 @@ def periodic_report_command(
             click.echo(f"  {label}: {now}  ({before}; {change})")
         for row in summary.top_categories:
             click.echo(f"  · {row.label}: {row.count}")
-    with current_app.test_request_context("/"):
+    if csv_path is not None or html_path is not None:
+        csv_bytes, html_bytes = report_files(summary)
         if csv_path is not None:
-            header, rows = periodic.csv_rows(summary)
-            csv_path.write_bytes(csv_response(header, rows, csv_path.name).get_data())
+            csv_path.write_bytes(csv_bytes)
             click.echo(f"Wrote {csv_path}", err=True)
         if html_path is not None:
-            html_path.write_text(render_template("analytics/periodic.html", summary=summary), encoding="utf-8")
+            html_path.write_bytes(html_bytes)
             click.echo(f"Wrote {html_path}", err=True)
     sys.stdout.flush()
+
+
+def report_files(summary: Any) -> tuple[bytes, bytes]:
+    """A periodic report as CSV (UTF-8 with BOM) and as a printable HTML page (the command and the scheduled job)."""
+    from webapp.analytics import periodic
+    from webapp.rendering import csv_response
+
+    with current_app.test_request_context("/"):
+        header, rows = periodic.csv_rows(summary)
+        csv_bytes = csv_response(header, rows, f"{summary.period.key}.csv").get_data()
+        html = render_template("analytics/periodic.html", summary=summary).encode("utf-8")
+    return csv_bytes, html

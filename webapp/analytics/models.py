@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from webapp.db import db
+from webapp.db import UTCDateTime, db
 from webapp.reports.models import Report
 
 RECUR_WINDOW = timedelta(days=30)  # 复发: the same grid and category reported again within 30 days of closing
@@ -83,3 +83,14 @@ sa.Index("ix_reports_grid_category_created", Report.grid_code, Report.category_c
 # Periodic reports count what was opened and closed in a week or a month.
 sa.Index("ix_reports_accepted_at", Report.accepted_at)
 sa.Index("ix_reports_closed_at", Report.closed_at)
+
+# Reports changed since the roll-up last counted them: one row per report per commit that touched it, written in
+# the writer's transaction (an insert: concurrent writers never wait for each other here) and removed by the job
+# that refreshes their days (``rollup.refresh_pending``). Its size is how far behind the dashboard is.
+analytics_pending = sa.Table(
+    "analytics_pending",
+    db.metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("report_id", sa.Integer, nullable=False),
+    sa.Column("marked_at", UTCDateTime(), nullable=False),
+)

@@ -6,34 +6,55 @@ facts of their own: every row is recomputed from reports, events and ratings (``
 ``facts.recurrences``), a whole local day at a time, and the tables can be dropped and rebuilt at any moment with
 ``flask analytics-rollup``.
 
-It is kept current in two ways:
+It is kept current in three ways:
 
-* **on write**: a session hook notes the reports touched by a flush (new or changed reports, new events, ratings)
-  and, just before the transaction commits, recomputes the days those reports were received (and the days of
-  earlier closed reports a new one makes "recurring"). A day is a few thousand reports at most: 20 ms at 100,000
-  reports, 65–85 ms at 1,000,000 (bench/analytics.py). It runs inside the writer's transaction, so the roll-up
-  commits (or rolls back) with the change that caused it.
-* **by command**: ``flask analytics-rollup [--since DAY] [--until DAY]`` for a scheduler (e.g. nightly) and after
-  bulk loads that bypass the ORM (imports, the benchmark).
+* **after write**: a session hook notes the reports touched by a flush (new or changed reports, new events,
+  ratings) and, just before the transaction commits, inserts one ``analytics_pending`` row per report — so the
+  note commits (or rolls back) with the change. After the commit a background job (``webapp.jobs.tasks
+  .refresh_rollup``) is queued, at most one at a time (a flag in the job queue coalesces a burst of writes into one
+  job), which recomputes the days those reports were received (and the days of earlier closed reports a new one
+  makes "recurring"), each day once, and removes the rows it counted. A day is a few thousand reports at most:
+  20 ms at 100,000 reports, 65–85 ms at 1,000,000 (bench/analytics.py) — time no longer spent inside the writer's
+  transaction, where it also serialised concurrent writers on the day's rows. A periodic job sweeps every minute
+  in case a queued job was lost. ``freshness()`` tells the dashboard how far behind it is.
+  ``ANALYTICS_ROLLUP_INLINE=1`` restores the old behaviour (the refresh inside the writer's transaction), for
+  comparison in bench/report_posts.py; so does immediate mode (the demo without a worker, see ``_inline``).
+* **by command or schedule**: ``flask analytics-rollup [--since DAY] [--until DAY]`` and the nightly job rebuild
+  it, also after bulk loads that bypass the ORM (imports, the benchmark).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app, has_app_context
 from sqlalchemy.orm import Session
 
 from webapp.analytics.facts import daily_facts, interval, local_day, recurrences
-from webapp.analytics.models import KEYS, MEASURES, RECUR_WINDOW, analytics_daily, analytics_recurrences
-from webapp.db import db
+from webapp.analytics.models import (
+    KEYS,
+    MEASURES,
+    RECUR_WINDOW,
+    analytics_daily,
+    analytics_pending,
+    analytics_recurrences,
+)
+from webapp.db import db, utcnow
 from webapp.feedback.models import Rating
 from webapp.localtime import days_bounds
 from webapp.reports.models import Report, ReportEvent
 
+log = logging.getLogger(__name__)
 _PENDING = "analytics_rollup_reports"
+_QUEUE_REFRESH = "analytics_rollup_queue_refresh"
+QUEUED_FLAG = "analytics:refresh-queued"  # in the job queue's storage: a refresh job is waiting
+REFRESH_DELAY_SECONDS = 2  # a burst of writes within this time becomes one refresh
+BATCH = 5000  # pending rows counted per transaction by refresh_pending
 _ADVISORY_LOCK = 0x616E6C  # "anl": serialises refreshes of the roll-up on PostgreSQL
 
 
@@ -136,23 +157,100 @@ def _note_touched_reports(session: Session, flush_context: Any) -> None:
             pending.add(obj.report_id)
 
 
+def _days_of(session: Any, report_ids: list[int]) -> set[date]:
+    """The local days whose roll-up rows these reports change (received, or made recurring)."""
+    days: set[date] = set()
+    for index in range(0, len(report_ids), 500):
+        batch = report_ids[index : index + 500]
+        days.update(session.scalars(sa.select(sa.distinct(local_day(Report.created_at))).where(Report.id.in_(batch))))
+        days.update(session.scalars(_earlier_closed_days(batch)))
+    return {day for day in days if day is not None}
+
+
+def _inline() -> bool:
+    """Refresh inside the writer's transaction: asked for (the benchmark's "before"), or when jobs run in the web
+    process anyway (immediate mode, the one-machine demo): a refresh after the commit would then be one more
+    SQLite writer racing the request's next one, for nothing gained."""
+    if not has_app_context():
+        return False
+    if current_app.config.get("ANALYTICS_ROLLUP_INLINE"):
+        return True
+    from webapp.jobs import huey
+
+    return bool(huey.immediate)
+
+
 def _refresh_before_commit(session: Session) -> None:
     session.flush()  # what is still pending gets noted by the after_flush hook
     pending: set[int] = session.info.pop(_PENDING, set())
     if not pending:
         return
-    days: set[date] = set()
-    ids = sorted(pending)
-    for index in range(0, len(ids), 500):
-        batch = ids[index : index + 500]
-        days.update(session.scalars(sa.select(sa.distinct(local_day(Report.created_at))).where(Report.id.in_(batch))))
-        days.update(session.scalars(_earlier_closed_days(batch)))
-    refresh_days((day for day in days if day is not None), session)
+    if _inline():
+        refresh_days(_days_of(session, sorted(pending)), session)
+    else:
+        now = utcnow()
+        session.execute(analytics_pending.insert(), [{"report_id": i, "marked_at": now} for i in sorted(pending)])
+        session.info[_QUEUE_REFRESH] = True
     session.info.pop(_PENDING, None)  # the refresh itself changes no report
+
+
+def _queue_after_commit(session: Session) -> None:
+    if session.info.pop(_QUEUE_REFRESH, False):
+        request_refresh()
+
+
+def request_refresh() -> None:
+    """Queue one refresh job unless one is already waiting (a burst of commits makes one job)."""
+    from webapp.jobs import huey
+    from webapp.jobs.tasks import refresh_rollup
+
+    try:
+        if not huey.put_if_empty(QUEUED_FLAG, "1"):
+            return
+        if huey.immediate:
+            refresh_rollup()
+        else:
+            refresh_rollup.schedule(delay=REFRESH_DELAY_SECONDS)
+    except Exception:  # the change is committed; the periodic sweep counts it if the queue is unreachable now
+        log.exception("could not queue the analytics roll-up refresh")
+
+
+def refresh_pending(session: Any, *, batch: int = BATCH) -> int:
+    """Count up to ``batch`` pending rows: refresh their days and remove them. Returns the rows counted (0: none
+    left). Safe to run twice or in two workers at once: a day refreshed twice gets the same rows (the refresh of
+    a range is serialised on PostgreSQL)."""
+    rows = session.execute(
+        sa.select(analytics_pending.c.id, analytics_pending.c.report_id).order_by(analytics_pending.c.id).limit(batch)
+    ).all()
+    if not rows:
+        return 0
+    refresh_days(_days_of(session, sorted({row.report_id for row in rows})), session)
+    session.execute(analytics_pending.delete().where(analytics_pending.c.id.in_([row.id for row in rows])))
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class Freshness:
+    waiting: int  # changed reports not counted yet
+    since: datetime | None  # the oldest of them was changed then
+
+    @property
+    def current(self) -> bool:
+        return self.waiting == 0
+
+
+def freshness(session: Any = None) -> Freshness:
+    """How far behind the roll-up is: the changes not counted yet, and since when."""
+    session = session or db.session
+    waiting, since = session.execute(
+        sa.select(sa.func.count(sa.distinct(analytics_pending.c.report_id)), sa.func.min(analytics_pending.c.marked_at))
+    ).one()
+    return Freshness(int(waiting or 0), since)
 
 
 def _forget(session: Session, *args: Any) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_QUEUE_REFRESH, None)
 
 
 def install() -> None:
@@ -161,4 +259,5 @@ def install() -> None:
         return
     sa.event.listen(Session, "after_flush", _note_touched_reports)
     sa.event.listen(Session, "before_commit", _refresh_before_commit)
+    sa.event.listen(Session, "after_commit", _queue_after_commit)
     sa.event.listen(Session, "after_rollback", _forget)

@@ -7,8 +7,6 @@ with htmx so a slow panel never holds up the others, and each also opens as a fu
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from flask import Blueprint, Response, abort, make_response, render_template, request
@@ -17,10 +15,10 @@ from flask_babel import lazy_gettext as _l
 
 from webapp.accounts.access import roles_required
 from webapp.accounts.models import Role
-from webapp.analytics import charts, periodic, queries
+from webapp.analytics import charts, periodic, queries, rollup
 from webapp.analytics.models import RECUR_WINDOW
 from webapp.analytics.queries import Filters
-from webapp.rendering import is_fragment_request, page_or_fragment
+from webapp.rendering import csv_response, is_fragment_request, page_or_fragment
 from webapp.reports import taxonomy
 
 bp = Blueprint("analytics", __name__, url_prefix="/dashboard")
@@ -52,6 +50,7 @@ def _form_context(filters: Filters) -> dict[str, Any]:
         "groups": taxonomy.groups(),
         "departments": queries.departments(),
         "panels": PANELS,
+        "freshness": rollup.freshness(),
     }
 
 
@@ -218,18 +217,6 @@ def _dataset(name: str, filters: Filters) -> tuple[list[str], list[list[Any]]]:
             [day.isoformat(), online, offline] for day, online, offline in p.daily
         ]
     abort(404)
-
-
-def csv_response(header: list[str], rows: list[list[Any]], filename: str) -> Response:
-    buffer = io.StringIO()
-    buffer.write("\ufeff")  # so spreadsheet programs read the Chinese text as UTF-8
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    response = make_response(buffer.getvalue())
-    response.mimetype = "text/csv"
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 @bp.get("/data/<name>.csv")

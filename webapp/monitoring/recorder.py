@@ -107,9 +107,10 @@ def _write_pending(session: Session, transaction: SessionTransaction) -> None:
         _write(session.info.pop(_PENDING))
 
 
-def record_sms_failure(phone: str, error: BaseException) -> None:
+def record_sms_failure(phone: str, error: BaseException, *, note: str = "") -> None:
+    """``note``: which try this was and whether it will be retried (SMS are sent by a job with retries)."""
     masked = f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 7 else "****"
-    record("sms_failed", detail=f"{masked} {type(error).__name__}")
+    record("sms_failed", detail=f"{masked} {type(error).__name__}" + (f" ({note})" if note else ""))
 
 
 def counts_since(since: datetime) -> dict[str, int]:

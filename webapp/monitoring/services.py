@@ -122,6 +122,20 @@ def check_sms() -> Check:
     return Check(sender is not None, {"backend": backend}, warning="development" if development else "")
 
 
+def check_jobs() -> Check:
+    """The background job queue (webapp.jobs): reachable, jobs waiting and retries scheduled; immediate mode (jobs
+    run inside the web process, the one-machine default) is a warning."""
+    from webapp.jobs import queue_state
+
+    scheme = str(current_app.config.get("HUEY_URL", "")).split("://", 1)[0]  # never the rest: it may hold a password
+    try:
+        state = queue_state()
+    except Exception as error:  # an unreachable Redis is what this check is for
+        return Check(False, {"backend": scheme, "error": type(error).__name__})
+    details = {"backend": scheme, **{k: state[k] for k in ("immediate", "pending", "scheduled")}}
+    return Check(True, details, warning="immediate" if state["immediate"] else "")
+
+
 def errors() -> dict[str, Any]:
     now = utcnow()
     return {
@@ -139,6 +153,7 @@ def health() -> dict[str, Check]:
         "storage": check_storage(),
         "rate_limits": check_rate_limits(),
         "sms": check_sms(),
+        "jobs": check_jobs(),
     }
 
 
