@@ -69,9 +69,10 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     app.extensions["storage"] = make_storage(
         app.config["STORAGE_BACKEND"], app.config["UPLOAD_DIR"], app.config
     )
-    from webapp import jobs
+    from webapp import jobs, observability
 
     jobs.init_app(app)
+    observability.init_app(app)  # request ids, JSON logs, the optional Sentry hook
 
     from webapp import models  # noqa: F401  (every model registered before the first query)
     from webapp.accounts.views import bp as accounts_bp
