@@ -33,9 +33,10 @@ bp = Blueprint("reports", __name__)
 
 @bp.get("/")
 def home() -> str:
-    recent = services.public_reports(per_page=5)
     mine = services.reports_by(current_user, limit=3) if current_user.is_authenticated else []
-    return render_template("reports/home.html", recent=recent.items, mine=mine)
+    shown = {report.id for report in mine}  # each report once: mine are not repeated under "recently reported"
+    recent = [r for r in services.public_reports(per_page=5 + len(mine)).items if r.id not in shown][:5]
+    return render_template("reports/home.html", recent=recent, mine=mine)
 
 
 def _render_form(values: dict[str, str], errors: dict[str, str], status: int = 200) -> Response:
