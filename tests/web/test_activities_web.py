@@ -383,3 +383,76 @@ def test_profile_shows_the_personal_code(app, client):
     login(client, resident)
     body = client.get("/me/profile").get_data(as_text=True)
     assert code in body and "<svg" in body
+
+
+def test_editing_after_check_ins_is_audited_and_keeps_paid_points(app, client):
+    with app.app_context():
+        admin = make_user(Role.ADMIN)
+        activity = make_activity(admin=admin, capacity=5)
+        resident = make_user()
+        checkin.resident_scan(
+            resident, activity, checkin.token_for(activity.id, checkin.window_of(utcnow())), at=utcnow()
+        )
+        db.session.commit()
+        start = activity.starts_at.astimezone(localtime.zone())
+    login(client, admin)
+    form = client.get(f"/activities/{activity.id}/edit").get_data(as_text=True)
+    assert 'value="垃圾分类指导日"' in form
+    response = post(
+        client,
+        f"/activities/{activity.id}/edit",
+        {
+            "kind": "other",
+            "title": "改期后的活动",
+            "address": "兴华街道 和平南路 12 号",
+            "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
+            "ends_at": (start + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"),
+            "capacity": "5",
+        },
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        event = db.session.scalars(sa.select(ActivityEvent).where(ActivityEvent.action == "edited")).one()
+        assert {"kind", "title", "ends_at"} <= set(event.details["changes"]) and event.details["checked_in"] == 1
+        assert ledger.balance_of(resident) == 5 and ledger.unbalanced_transactions() == []
+    page = client.get(f"/activities/{activity.id}/manage")
+    assert "改期后的活动" in page.get_data(as_text=True)
+
+
+def test_check_in_before_it_opens_and_on_a_cancelled_activity(app, client):
+    client.set_cookie("lang", "en")
+    with app.app_context():
+        admin = make_user(Role.ADMIN)
+        later = make_activity(start=utcnow() + timedelta(hours=5), admin=admin)
+        resident = make_user()
+        db.session.commit()
+        token = checkin.token_for(later.id, checkin.window_of(utcnow()))
+    login(client, resident)
+    page = client.get(f"/activities/{later.id}/checkin?t={token}")
+    stamp = re.search(r'name="s" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    early = post(client, f"/activities/{later.id}/checkin", {"t": token, "s": stamp})
+    assert early.status_code == 422 and "opens 30 minutes before" in text(early)
+    client.post("/logout", data={"csrf_token": csrf_token(client)})
+    login(client, admin)
+    assert post(client, f"/activities/{later.id}/cancel").status_code == 303
+    assert post(client, f"/activities/{later.id}/cancel").status_code == 422  # already cancelled
+    client.post("/logout", data={"csrf_token": csrf_token(client)})
+    login(client, resident)
+    refused = post(client, f"/activities/{later.id}/signup")
+    assert refused.status_code == 422 and "cancelled" in text(refused)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Checkin)) == 0
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Signup)) == 0
+
+
+def test_activity_points_show_in_history_csv_and_honour_roll(app, client):
+    with app.app_context():
+        activity = make_activity()
+        resident = make_user(name="赵阿姨", public=True)
+        checkin.resident_scan(
+            resident, activity, checkin.token_for(activity.id, checkin.window_of(utcnow())), at=utcnow()
+        )
+        db.session.commit()
+    login(client, resident)
+    assert "参加社区活动" in client.get("/me/participation.csv").get_data(as_text=True)
+    assert "赵阿姨" in client.get("/honour").get_data(as_text=True)

@@ -19,7 +19,7 @@ from webapp.db import db, utcnow
 from webapp.reports.status import ReportStatus
 
 GRID = "140109001001001"
-PANELS = ["hotspots", "peaks", "handling", "participation"]
+PANELS = ["hotspots", "peaks", "handling", "participation", "activities"]
 DATASETS = ["categories", "places", "recurring", "heatmap", "weekly", "departments", "participation"]
 
 

@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 
 from webapp.accounts.access import roles_required
 from webapp.accounts.models import Role
-from webapp.analytics import charts, periodic, queries, rollup
+from webapp.analytics import activities, charts, periodic, queries, rollup
 from webapp.analytics.models import RECUR_WINDOW
 from webapp.analytics.queries import Filters
 from webapp.rendering import csv_response, is_fragment_request, page_or_fragment
@@ -28,6 +28,7 @@ PANELS = {
     "peaks": _l("Time peaks"),
     "handling": _l("Handling by department"),
     "participation": _l("Participation"),
+    "activities": _l("Community activities"),
 }
 STAGE_LABELS = {
     "review": _l("Review"),
@@ -128,6 +129,18 @@ def _panel_context(name: str, filters: Filters) -> dict[str, Any]:
                 fmt="{:.1f} %",
             ),
         )
+    elif name == "activities":
+        result = activities.figures(filters)
+        context.update(
+            activities=result,
+            follow_up_days=activities.FOLLOW_UP.days,
+            activities_chart=charts.bars(
+                "chart-activities",
+                _("Attendance by kind of activity"),
+                _("Residents who checked in at activities of each kind that started in the chosen period."),
+                [(row.label, row.attended) for row in result.by_kind],
+            ),
+        )
     else:
         result = queries.participation(filters)
         context.update(
@@ -215,6 +228,13 @@ def _dataset(name: str, filters: Filters) -> tuple[list[str], list[list[Any]]]:
         p = queries.participation(filters)
         return [_("Day"), _("Sent online"), _("Synced from offline")], [
             [day.isoformat(), online, offline] for day, online, offline in p.daily
+        ]
+    if name == "activities":
+        result = activities.figures(filters)
+        header = [_("Kind"), _("Activities"), _("Signed up"), _("Attended"), _("Volunteer hours")]
+        return header, [
+            [row.label, row.activities, row.signed_up, row.attended, f"{row.minutes / 60:.1f}"]
+            for row in result.by_kind
         ]
     abort(404)
 

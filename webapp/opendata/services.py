@@ -29,7 +29,7 @@ from webapp.reports import privacy, taxonomy
 from webapp.reports.models import Category, Report, ReportPhoto
 from webapp.reports.status import ReportStatus
 
-UNPUBLISHED = (ReportStatus.PENDING_REVIEW, ReportStatus.REJECTED)
+UNPUBLISHED = tuple(privacy.UNREVIEWED_STATUSES)  # only reports the review team accepted are published
 MAX_CATEGORIES = 50
 BATCH = 500  # rows read per query while exporting: memory stays flat however large the export
 MAP_LIMIT = 1000  # the newest reports drawn on the map
@@ -256,11 +256,11 @@ def _photo_keys(ids: list[int]) -> dict[int, tuple[str, ...]]:
 
 
 def _to_public(rows: list[sa.Row[Any]], with_photos: bool = True) -> list[PublicReport]:
-    sensitive_ids = [row.id for row in rows if privacy.is_sensitive(row.category_code)]
-    photos = _photo_keys([row.id for row in rows if row.id not in sensitive_ids]) if with_photos else {}
+    shown_ids = [row.id for row in rows if privacy.is_published(row.category_code, row.status)]
+    photos = _photo_keys(shown_ids) if with_photos else {}
     result = []
     for row in rows:
-        place = privacy.public_location(row.category_code, row.lat, row.lon, row.address)
+        place = privacy.public_location(row.category_code, row.lat, row.lon, row.address, row.status)
         result.append(
             PublicReport(
                 id=row.id,
@@ -279,7 +279,7 @@ def _to_public(rows: list[sa.Row[Any]], with_photos: bool = True) -> list[Public
                 lon=place.lon,
                 location_coarsened=place.coarsened,
                 address=place.address,
-                description=privacy.public_description(row.category_code, row.description),
+                description=privacy.public_description(row.category_code, row.description, row.status),
                 department=row.department_zh or "",
                 photo_keys=photos.get(row.id, ()),
             )

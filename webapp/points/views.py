@@ -359,7 +359,7 @@ def create_household() -> Response:
 @login_required
 @limiter.limit(
     lambda: current_app.config.get("RATELIMIT_HOUSEHOLD_JOIN", HOUSEHOLD_JOIN_LIMIT),
-    key_func=lambda: f"household-join:{current_user.get_id()}",
+    key_func=lambda: f"household-join:{current_user.id}",
 )
 def join_household() -> Response:
     code = request.form.get("code", "")[:40]

@@ -175,11 +175,8 @@ def photo_access(key: str, viewer: Any) -> str | None:
         .distinct()
     ).all()
     if reports:
-        if any(privacy.photos_public(report) for report in reports):
-            return "public"
-        if any(privacy.shown_in_full(report, viewer) for report in reports):
-            return "private"
-        return None
+        found = {privacy.photo_access(report, viewer) for report in reports}
+        return "public" if "public" in found else "private" if "private" in found else None
     if any(check(key) for check in _public_file_checks):
         return "public"
     return None

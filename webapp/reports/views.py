@@ -33,9 +33,11 @@ bp = Blueprint("reports", __name__)
 
 @bp.get("/")
 def home() -> str:
-    recent = services.public_reports(per_page=5, with_total=False)
     mine = services.reports_by(current_user, limit=3) if current_user.is_authenticated else []
-    return render_template("reports/home.html", recent=recent.items, mine=mine)
+    shown = {report.id for report in mine}  # each report once: mine are not repeated under "recently reported"
+    latest = services.public_reports(per_page=5 + len(mine), with_total=False).items
+    recent = [r for r in latest if r.id not in shown][:5]
+    return render_template("reports/home.html", recent=recent, mine=mine)
 
 
 def _render_form(values: dict[str, str], errors: dict[str, str], status: int = 200) -> Response:
