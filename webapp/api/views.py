@@ -93,6 +93,20 @@ def healthz() -> Response:
     return jsonify({"status": "ok", "db": "ok"})
 
 
+@bp.get("/readyz")
+def readyz() -> Response:
+    """For a load balancer deciding whether to send this server traffic: the database, the photo storage and the
+    job queue all answer (``/healthz`` stays the cheap liveness check). 503 names what does not answer."""
+    from webapp.monitoring.services import readiness
+
+    checks = readiness()
+    ready = all(state == "ok" for state in checks.values())
+    response = jsonify({"status": "ok" if ready else "error", **checks})
+    response.status_code = 200 if ready else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/api/v1/csrf")
 def csrf_token() -> Response:
     response = jsonify({"csrf_token": generate_csrf()})
