@@ -20,7 +20,8 @@ def people(app):  # type: ignore[no-untyped-def]
         reviewer = make_user(Role.REVIEWER, phone="13900000062", name="审核 李")
         resident = make_user(Role.CITIZEN, phone="13900000063", name="王阿姨")
         db.session.commit()
-        return {"admin": admin.phone, "reviewer": reviewer.phone, "resident": resident.phone, "reviewer_id": reviewer.id}
+        phones = {"admin": admin.phone, "reviewer": reviewer.phone, "resident": resident.phone}
+        return {**phones, "reviewer_id": reviewer.id}
 
 
 def browser_page(browser: Browser, base: str, phone: str) -> Page:
