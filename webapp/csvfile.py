@@ -4,7 +4,8 @@
 * A text cell that a spreadsheet would run as a formula (it starts with ``=``, ``+``, ``-``, ``@``, a tab or a
   carriage return) gets a leading ``'``: residents' and staff's text is data, never a formula. Numbers stay numbers
   (a negative amount is not text).
-* Rows are written as they come (``lines`` is a generator), so a large export is streamed, not built in memory.
+* Rows are written as they come (``lines`` is a generator); the open-data export streams them batch by batch
+  (``stream``), so a large export is never built in memory.
 
 Used by the open-data download, the dashboard and periodic-report CSVs, the fund reconciliation and a resident's
 participation export.
@@ -19,7 +20,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from flask import Response, current_app, stream_with_context
+from flask import Response, current_app
 
 BOM = "\ufeff"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -63,15 +64,16 @@ def text(header: Iterable[Any] | None, rows: Iterable[Iterable[Any]]) -> str:
 
 
 def response(header: Iterable[Any] | None, rows: Iterable[Iterable[Any]], filename: str) -> Response:
-    """A streamed CSV download."""
-    body = stream_with_context(lines(header, rows))
-    result = current_app.response_class(body, mimetype=MIMETYPE)
+    """A CSV download of rows the request has at hand (written while the request's context is there: labels are
+    translated, the database session is open). Exports that read in batches use ``stream``."""
+    result = current_app.response_class(text(header, rows), mimetype=MIMETYPE)
     result.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return result
 
 
 def stream(chunks: Iterable[str], filename: str | None = None) -> Response:
-    """A CSV download from already formatted ``chunks`` (``BOM`` and ``line`` output), e.g. read in batches."""
+    """A streamed CSV download from formatted ``chunks`` (``BOM`` and ``line`` output) produced by a generator that
+    needs no request context, e.g. the open-data export reading in batches with short sessions of its own."""
     result = current_app.response_class(chunks, mimetype=MIMETYPE)
     if filename:
         result.headers["Content-Disposition"] = f'attachment; filename="{filename}"'

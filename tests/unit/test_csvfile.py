@@ -50,4 +50,4 @@ def test_a_download_says_text_csv_with_one_charset(app):
         response = csvfile.response(["a"], [["1"]], "x.csv")
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert response.headers["Content-Disposition"] == 'attachment; filename="x.csv"'
-    assert response.is_streamed
+    assert response.get_data(as_text=True) == "\ufeffa\r\n1\r\n"
