@@ -2,107 +2,141 @@
  *
  * Keeps the outbox moving: every page load, the network coming back, the page becoming visible, a retry timer
  * and Background Sync (where the browser has it) all start a send pass. Only the server's confirmation removes
- * a report from the phone (see outbox.js).
+ * a report from the phone (see outbox.js). Also the one Leaflet loader of the maps (report form, open data).
  */
-(function () {
+(() => {
   "use strict";
-  var doc = document;
+  const doc = document;
   doc.documentElement.classList.add("js");
-  doc.querySelectorAll(".js-only[hidden]").forEach(function (el) { el.hidden = false; });
+  doc.querySelectorAll(".js-only[hidden]").forEach((el) => { el.hidden = false; });
   // Move focus to the error summary so screen-reader users hear what went wrong.
-  var errors = doc.getElementById("form-errors");
+  const errors = doc.getElementById("form-errors");
   if (errors) errors.focus();
 
+  // Leaflet is loaded only when someone opens a map: its files are named by the map box's data-leaflet-js and
+  // data-leaflet-css. One load per page, however many maps ask.
+  let leaflet = null;
+  function loadLeaflet(box) {
+    if (window.L) return Promise.resolve(window.L);
+    if (leaflet) return leaflet;
+    leaflet = new Promise((resolve, reject) => {
+      const css = doc.createElement("link");
+      css.rel = "stylesheet";
+      css.href = box.dataset.leafletCss;
+      doc.head.appendChild(css);
+      const script = doc.createElement("script");
+      script.src = box.dataset.leafletJs;
+      script.onload = () => resolve(window.L);
+      script.onerror = () => { leaflet = null; reject(new Error("Leaflet did not load")); };
+      doc.head.appendChild(script);
+    });
+    return leaflet;
+  }
+  window.CitizenGrid = { loadLeaflet };
+
   // Thumbnails further down a list load only when scrolled near, so a list stays light on a slow network.
-  var lazyObserver = "IntersectionObserver" in window ? new IntersectionObserver(function (entries) {
-    entries.forEach(function (entry) {
-      if (!entry.isIntersecting) return;
+  const lazyObserver = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      if (!entry.isIntersecting) continue;
       lazyObserver.unobserve(entry.target);
       entry.target.src = entry.target.dataset.src;
-    });
+    }
   }, { rootMargin: "150px 0px" }) : null;
   function loadThumbnails(root) {
-    root.querySelectorAll("img.lazy[data-src]").forEach(function (img) {
+    root.querySelectorAll("img.lazy[data-src]").forEach((img) => {
       if (lazyObserver) lazyObserver.observe(img); else img.src = img.dataset.src;
     });
   }
   loadThumbnails(doc);
-  doc.addEventListener("htmx:afterSettle", function (event) { loadThumbnails(event.target); });
+  doc.addEventListener("htmx:afterSettle", (event) => loadThumbnails(event.target));
 
-  var banner = doc.getElementById("offline-banner");
-  function showNetwork() { if (banner) banner.hidden = navigator.onLine !== false; }
+  const banner = doc.getElementById("offline-banner");
+  const showNetwork = () => { if (banner) banner.hidden = navigator.onLine !== false; };
   addEventListener("online", showNetwork);
   addEventListener("offline", showNetwork);
   showNetwork();
 
   if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register("/sw.js", { scope: "/" })["catch"](function () { /* pages still work */ });
+    navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => { /* pages still work */ });
     // Logged in or out since the offline pages were cached: have the service worker fetch them again.
-    var user = doc.body.dataset.user || "";
+    const user = doc.body.dataset.user || "";
     try {
       if (navigator.onLine !== false && localStorage.getItem("citizen-grid-user") !== user) {
-        navigator.serviceWorker.ready.then(function (registration) {
+        navigator.serviceWorker.ready.then((registration) => {
           registration.active.postMessage({ type: "refresh-pages" });
           localStorage.setItem("citizen-grid-user", user);
         });
       }
-    } catch (e) { /* storage disabled */ }
+    } catch { /* storage disabled */ }
   }
 
-  var outbox = window.CitizenGridOutbox;
+  const outbox = window.CitizenGridOutbox;
   if (!outbox || !window.indexedDB) return;
 
-  var nav = doc.getElementById("outbox-nav");
-  var badge = doc.getElementById("outbox-count");
-  function refreshBadge() {
-    return outbox.count().then(function (n) {
+  const nav = doc.getElementById("outbox-nav");
+  const badge = doc.getElementById("outbox-count");
+  async function refreshBadge() {
+    try {
+      const n = await outbox.count();
       if (badge) badge.textContent = String(n);
       if (nav) nav.hidden = n === 0;
       return n;
-    })["catch"](function () { return 0; });
+    } catch {
+      return 0;
+    }
   }
 
-  var timer = null;
-  var running = null;
-  function schedule() {
+  let timer = null;
+  let running = null;
+  async function schedule() {
     clearTimeout(timer);
-    outbox.list().then(function (items) {
-      var waiting = items.filter(function (i) { return i.state !== "attention"; });
-      if (!waiting.length) return;
-      var next = Math.min.apply(null, waiting.map(function (i) { return i.next_try_at || 0; }));
-      timer = setTimeout(kick, Math.max(15000, next - Date.now()));
-      registerBackgroundSync();
-    });
+    // Everything not waiting for the resident is due at its next_try_at (outbox.due decides what counts).
+    let waiting;
+    try {
+      waiting = outbox.due(await outbox.list(), Infinity);
+    } catch {
+      return;
+    }
+    if (!waiting.length) return;
+    const next = Math.min(...waiting.map((item) => item.next_try_at || 0));
+    timer = setTimeout(kick, Math.max(15000, next - Date.now()));
+    registerBackgroundSync();
   }
 
-  function registerBackgroundSync() {
+  async function registerBackgroundSync() {
     if (!("serviceWorker" in navigator)) return;
-    navigator.serviceWorker.ready.then(function (registration) {
-      if (registration.sync) return registration.sync.register("outbox");
-    })["catch"](function () { /* WebViews expose sync but refuse it: our own triggers still run */ });
+    try {
+      const registration = await navigator.serviceWorker.ready;
+      if (registration.sync) await registration.sync.register("outbox");
+    } catch { /* WebViews expose sync but refuse it: our own triggers still run */ }
   }
 
   /** Start a send pass (one at a time per page; the outbox lock covers other tabs and the service worker). */
   function kick(options) {
     if (running) return running;
-    running = outbox.sendAll(options).then(function (summary) {
-      doc.dispatchEvent(new CustomEvent("outbox:pass", { detail: summary }));
-      return summary;
-    })["catch"](function () { return null; }).then(function (summary) {
+    running = pass(options).finally(() => {
       running = null;
       refreshBadge();
       schedule();
-      return summary;
     });
     return running;
   }
-  window.CitizenGridSync = { kick: kick, refreshBadge: refreshBadge };
+  async function pass(options) {
+    try {
+      const summary = await outbox.sendAll(options);
+      doc.dispatchEvent(new CustomEvent("outbox:pass", { detail: summary }));
+      return summary;
+    } catch {
+      return null; // a pass never rejects for network trouble; anything else waits for the next trigger
+    }
+  }
+  window.CitizenGridSync = { kick, refreshBadge };
 
-  addEventListener("online", function () { kick({ force: true }); });
-  doc.addEventListener("visibilitychange", function () { if (doc.visibilityState === "visible") kick(); });
+  addEventListener("online", () => kick({ force: true }));
+  doc.addEventListener("visibilitychange", () => { if (doc.visibilityState === "visible") kick(); });
   doc.addEventListener("outbox:changed", refreshBadge);
   try {
-    new BroadcastChannel(outbox.CHANNEL).onmessage = function () { refreshBadge(); };
-  } catch (e) { /* older browsers: the badge refreshes on the next pass */ }
-  refreshBadge().then(function (n) { if (n) kick(); });
+    new BroadcastChannel(outbox.CHANNEL).onmessage = () => refreshBadge();
+  } catch { /* older browsers: the badge refreshes on the next pass */ }
+  refreshBadge().then((n) => { if (n) kick(); });
 })();

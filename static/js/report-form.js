@@ -1,261 +1,253 @@
 /* Report form enhancements: position from the phone, a pin on a lazily loaded map, the first photo's GPS,
    photo previews and the chosen category. The form posts normally without this script. The volunteer's
    report-and-fix form (#fix-form) has the same place step. */
-(function () {
+(() => {
   "use strict";
-  var form = document.getElementById("report-form") || document.getElementById("fix-form");
+  const form = document.getElementById("report-form") || document.getElementById("fix-form");
   if (!form) return;
-  var latInput = form.elements.lat, lonInput = form.elements.lon, sourceInput = form.elements.location_source;
-  var status = document.getElementById("location-status");
-  var mapBox = document.getElementById("map");
-  var map = null, marker = null;
+  const latInput = form.elements.lat, lonInput = form.elements.lon, sourceInput = form.elements.location_source;
+  const status = document.getElementById("location-status");
+  const mapBox = document.getElementById("map");
+  let map = null, marker = null;
 
   function setPosition(lat, lon, source, message) {
     latInput.value = lat.toFixed(6);
     lonInput.value = lon.toFixed(6);
     sourceInput.value = source;
-    status.textContent = message + " (" + lat.toFixed(5) + ", " + lon.toFixed(5) + ")";
+    status.textContent = `${message} (${lat.toFixed(5)}, ${lon.toFixed(5)})`;
     if (marker) { marker.setLatLng([lat, lon]); map.panTo([lat, lon]); }
     document.body.dispatchEvent(new CustomEvent("location-set"));
   }
 
   // --- The phone's position ---------------------------------------------------------------------------
-  var locateButton = document.getElementById("use-location");
+  const locateButton = document.getElementById("use-location");
   if (locateButton) {
     if (!("geolocation" in navigator)) locateButton.hidden = true;
-    locateButton.addEventListener("click", function () {
+    locateButton.addEventListener("click", () => {
       status.textContent = mapBox.dataset.locating;
-      navigator.geolocation.getCurrentPosition(function (pos) {
-        var accuracy = Math.round(pos.coords.accuracy);
-        setPosition(pos.coords.latitude, pos.coords.longitude, "gps", mapBox.dataset.gpsOk + " ±" + accuracy + " m");
-      }, function () {
+      navigator.geolocation.getCurrentPosition((pos) => {
+        const accuracy = Math.round(pos.coords.accuracy);
+        setPosition(pos.coords.latitude, pos.coords.longitude, "gps", `${mapBox.dataset.gpsOk} ±${accuracy} m`);
+      }, () => {
         status.textContent = mapBox.dataset.gpsFailed;
       }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
     });
   }
 
-  // --- Map: Leaflet is loaded only when the resident asks for it --------------------------------------
-  function loadLeaflet(done) {
-    if (window.L) return done();
-    var css = document.createElement("link");
-    css.rel = "stylesheet";
-    css.href = mapBox.dataset.leafletCss;
-    document.head.appendChild(css);
-    var script = document.createElement("script");
-    script.src = mapBox.dataset.leafletJs;
-    script.onload = done;
-    document.head.appendChild(script);
-  }
-  var mapButton = document.getElementById("open-map");
-  if (mapButton) {
-    mapButton.addEventListener("click", function () {
+  // --- Map: Leaflet is loaded (by app.js) only when the resident asks for it ----------------------------
+  const mapButton = document.getElementById("open-map");
+  if (mapButton && window.CitizenGrid) {
+    mapButton.addEventListener("click", async () => {
       mapBox.hidden = false;
       mapButton.disabled = true;
-      loadLeaflet(function () {
-        var center = mapBox.dataset.center.split(",").map(Number);
-        var start = latInput.value ? [Number(latInput.value), Number(lonInput.value)] : center;
-        map = window.L.map(mapBox).setView(start, 17);
-        if (mapBox.dataset.tiles) {
-          window.L.tileLayer(mapBox.dataset.tiles, { maxZoom: 19, attribution: mapBox.dataset.attribution }).addTo(map);
-        } else {
-          status.textContent = mapBox.dataset.noTiles;
-        }
-        marker = window.L.marker(start, { draggable: true, keyboard: true, title: mapBox.getAttribute("aria-label") }).addTo(map);
-        marker.on("dragend", function () {
-          var p = marker.getLatLng();
-          setPosition(p.lat, p.lng, "map", mapBox.dataset.pinOk);
-        });
-        map.on("click", function (e) {
-          marker.setLatLng(e.latlng);
-          setPosition(e.latlng.lat, e.latlng.lng, "map", mapBox.dataset.pinOk);
-        });
+      let L;
+      try {
+        L = await window.CitizenGrid.loadLeaflet(mapBox);
+      } catch {
+        mapButton.disabled = false; // the address field still works; another tap tries again
+        return;
+      }
+      const center = mapBox.dataset.center.split(",").map(Number);
+      const start = latInput.value ? [Number(latInput.value), Number(lonInput.value)] : center;
+      map = L.map(mapBox).setView(start, 17);
+      if (mapBox.dataset.tiles) {
+        L.tileLayer(mapBox.dataset.tiles, { maxZoom: 19, attribution: mapBox.dataset.attribution }).addTo(map);
+      } else {
+        status.textContent = mapBox.dataset.noTiles;
+      }
+      marker = L.marker(start, { draggable: true, keyboard: true, title: mapBox.getAttribute("aria-label") }).addTo(map);
+      marker.on("dragend", () => {
+        const p = marker.getLatLng();
+        setPosition(p.lat, p.lng, "map", mapBox.dataset.pinOk);
+      });
+      map.on("click", (e) => {
+        marker.setLatLng(e.latlng);
+        setPosition(e.latlng.lat, e.latlng.lng, "map", mapBox.dataset.pinOk);
       });
     });
   }
 
   // --- Photos: previews, camera or gallery, and the first photo's GPS ---------------------------------
-  var gallery = document.getElementById("from-gallery");
+  const fileInputs = form.querySelectorAll("input[type=file]");
+  const gallery = document.getElementById("from-gallery");
   if (gallery) {
-    gallery.addEventListener("change", function () {
-      form.querySelectorAll("input[type=file]").forEach(function (input) {
+    gallery.addEventListener("change", () => {
+      fileInputs.forEach((input) => {
         if (gallery.checked) input.removeAttribute("capture"); else input.setAttribute("capture", "environment");
       });
     });
   }
-  form.querySelectorAll("input[type=file]").forEach(function (input, index) {
-    input.addEventListener("change", function () {
-      var file = input.files && input.files[0];
-      var preview = input.parentNode.querySelector(".preview");
+  fileInputs.forEach((input, index) => {
+    input.addEventListener("change", async () => {
+      const file = input.files && input.files[0];
+      const preview = input.parentNode.querySelector(".preview");
       if (preview) {
         if (preview.src) URL.revokeObjectURL(preview.src);
         preview.hidden = !file;
         if (file) preview.src = URL.createObjectURL(file);
       }
       if (file && index === 0 && !latInput.value && window.CitizenGridExif) {
-        window.CitizenGridExif.readGps(file).then(function (gps) {
-          if (gps && !latInput.value) setPosition(gps.lat, gps.lon, "exif", mapBox.dataset.exifOk);
-        });
+        const gps = await window.CitizenGridExif.readGps(file);
+        if (gps && !latInput.value) setPosition(gps.lat, gps.lon, "exif", mapBox.dataset.exifOk);
       }
     });
   });
 
   // --- Category: say which one is chosen ------------------------------------------------------------
-  var chosen = document.getElementById("category-chosen");
-  if (chosen) form.addEventListener("change", function (event) {
-    var input = event.target;
+  const chosen = document.getElementById("category-chosen");
+  if (chosen) form.addEventListener("change", (event) => {
+    const input = event.target;
     if (input.name !== "category" || !input.checked) return;
-    var label = input.closest("label"), name = input.value;
+    const label = input.closest("label");
+    let name = input.value;
     if (label) {
-      for (var i = 0; i < label.childNodes.length; i++) {
-        var node = label.childNodes[i];
-        if (node.nodeType === 3 && node.textContent.trim()) { name = node.textContent.trim(); break; }
-      }
+      const text = Array.from(label.childNodes).find((node) => node.nodeType === 3 && node.textContent.trim());
+      if (text) name = text.textContent.trim();
     }
-    chosen.textContent = chosen.dataset.prefix + " " + name;
+    chosen.textContent = `${chosen.dataset.prefix} ${name}`;
   });
 })();
 
 /* Capture into the outbox: the report is saved on the phone before any network attempt, then sent by the
    outbox (see outbox.js and app.js). Without IndexedDB the form simply posts to the server. */
-(function () {
+(() => {
   "use strict";
-  var form = document.getElementById("report-form");
-  var outbox = window.CitizenGridOutbox;
-  if (!form || !outbox || !window.indexedDB || !window.Promise || !window.Blob) return;
-  var MAX_EDGE = 1600;
-  var QUALITY = 0.7;
-  var text = form.dataset;
-  var problems = document.getElementById("client-errors");
-  var submit = form.querySelector("button[type=submit]");
-  var editing = new URLSearchParams(location.search).get("edit");
-  var editedItem = null;
+  const form = document.getElementById("report-form");
+  const outbox = window.CitizenGridOutbox;
+  if (!form || !outbox || !window.indexedDB || !window.Blob) return;
+  const MAX_EDGE = 1600;
+  const QUALITY = 0.7;
+  const text = form.dataset;
+  const problems = document.getElementById("client-errors");
+  const submit = form.querySelector("button[type=submit]");
+  const editing = new URLSearchParams(location.search).get("edit");
+  let editedItem = null;
 
   function newClientId() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    var b = crypto.getRandomValues(new Uint8Array(16));
+    const b = crypto.getRandomValues(new Uint8Array(16));
     b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
-    var h = Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
-    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+    const h = Array.from(b, (x) => (x + 256).toString(16).slice(1)).join("");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
   }
 
   /** A JPEG no larger than MAX_EDGE, upright (EXIF orientation applied), about QUALITY; one decode at a time. */
-  function downscale(file) {
-    if (!window.createImageBitmap) return Promise.resolve(file);
-    return createImageBitmap(file, { imageOrientation: "from-image" }).then(function (bitmap) {
-      var scale = Math.min(1, MAX_EDGE / Math.max(bitmap.width, bitmap.height));
-      var canvas = document.createElement("canvas");
-      canvas.width = Math.round(bitmap.width * scale);
-      canvas.height = Math.round(bitmap.height * scale);
-      var context = canvas.getContext("2d");
-      context.imageSmoothingQuality = "high";
-      context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-      bitmap.close();
-      return new Promise(function (resolve) {
-        canvas.toBlob(function (blob) {
-          canvas.width = canvas.height = 0; // free the pixels now, not at the next garbage collection
-          resolve(blob || file);
-        }, "image/jpeg", QUALITY);
-      });
-    }, function () {
+  async function downscale(file) {
+    if (!window.createImageBitmap) return file;
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+    } catch {
       return file; // a format this browser cannot decode (e.g. HEIC): the server converts it
-    });
+    }
+    const scale = Math.min(1, MAX_EDGE / Math.max(bitmap.width, bitmap.height));
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.round(bitmap.width * scale);
+    canvas.height = Math.round(bitmap.height * scale);
+    const context = canvas.getContext("2d");
+    context.imageSmoothingQuality = "high";
+    context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    bitmap.close();
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", QUALITY));
+    canvas.width = canvas.height = 0; // free the pixels now, not at the next garbage collection
+    return blob || file;
   }
 
   function chosenFiles() {
-    var files = [];
-    form.querySelectorAll("input[type=file]").forEach(function (input) {
-      if (input.files && input.files[0]) files.push(input.files[0]);
-    });
-    return files;
+    return Array.from(form.querySelectorAll("input[type=file]"))
+      .map((input) => input.files && input.files[0])
+      .filter(Boolean);
   }
 
   function chosenCategory() {
-    var checked = form.querySelector("input[name=category]:checked");
+    const checked = form.querySelector("input[name=category]:checked");
     if (!checked) return null;
-    var chosen = document.getElementById("category-chosen");
+    const chosen = document.getElementById("category-chosen");
     return { code: checked.value, label: chosen ? chosen.textContent.replace(chosen.dataset.prefix, "").trim() : "" };
   }
 
   function complain(messages) {
     problems.innerHTML = "";
-    var list = document.createElement("ul");
-    messages.forEach(function (m) { var li = document.createElement("li"); li.textContent = m; list.appendChild(li); });
+    const list = document.createElement("ul");
+    for (const m of messages) { const li = document.createElement("li"); li.textContent = m; list.appendChild(li); }
     problems.appendChild(list);
     problems.hidden = false;
     problems.focus();
   }
 
-  function capture() {
-    var files = chosenFiles();
-    var category = chosenCategory();
-    var lat = form.elements.lat.value, lon = form.elements.lon.value;
-    var address = form.elements.address.value.trim();
-    var messages = [];
+  async function capture() {
+    const files = chosenFiles();
+    const category = chosenCategory();
+    let lat = form.elements.lat.value, lon = form.elements.lon.value;
+    const address = form.elements.address.value.trim();
+    const messages = [];
     if (!files.length && !(editedItem && editedItem.photos.length)) messages.push(text.needPhoto);
     if (!category) messages.push(text.needCategory);
-    var gps = (!lat && files.length && window.CitizenGridExif) ? window.CitizenGridExif.readGps(files[0]) : Promise.resolve(null);
-    return gps.then(function (position) {
-      if (position && !lat) {
-        lat = position.lat.toFixed(6); lon = position.lon.toFixed(6);
-        form.elements.location_source.value = "exif";
-      }
-      if (!lat && !address) messages.push(text.needLocation);
-      if (messages.length) { complain(messages); return null; }
-      submit.disabled = true;
-      submit.textContent = text.saving;
-      var photos = files.length ? files.reduce(function (chain, file) {
-        return chain.then(function (done) { return downscale(file).then(function (b) { return done.concat([b]); }); });
-      }, Promise.resolve([])) : Promise.resolve(editedItem.photos);
-      return photos.then(function (blobs) {
-        var keepId = editedItem && !(editedItem.error && editedItem.error.code === "idempotency_conflict");
-        var item = {
-          client_id: keepId ? editedItem.client_id : newClientId(),
-          created_at: editedItem ? editedItem.created_at : Date.now(),
-          label: category.label + (address ? " · " + address : ""),
-          fields: {
-            category: category.code, lat: lat, lon: lon, address: address,
-            description: form.elements.description.value,
-            location_source: form.elements.location_source.value || (lat ? "gps" : "address"),
-            poster: form.elements.poster ? form.elements.poster.value : "",
-            captured_at: new Date(editedItem ? editedItem.created_at : Date.now()).toISOString()
-          },
-          photos: blobs
-        };
-        var replaced = editedItem && editedItem.client_id !== item.client_id ? outbox.remove(editedItem.client_id) : Promise.resolve();
-        return replaced.then(function () { return outbox.add(item); });
-      });
-    });
+    const position = (!lat && files.length && window.CitizenGridExif) ? await window.CitizenGridExif.readGps(files[0]) : null;
+    if (position && !lat) {
+      lat = position.lat.toFixed(6); lon = position.lon.toFixed(6);
+      form.elements.location_source.value = "exif";
+    }
+    if (!lat && !address) messages.push(text.needLocation);
+    if (messages.length) { complain(messages); return null; }
+    submit.disabled = true;
+    submit.textContent = text.saving;
+    let blobs = editedItem ? editedItem.photos : [];
+    if (files.length) {
+      blobs = [];
+      for (const file of files) blobs.push(await downscale(file)); // one decode at a time: phones have little memory
+    }
+    const keepId = editedItem && !(editedItem.error && editedItem.error.code === "idempotency_conflict");
+    const createdAt = editedItem ? editedItem.created_at : Date.now();
+    const item = {
+      client_id: keepId ? editedItem.client_id : newClientId(),
+      created_at: createdAt,
+      label: category.label + (address ? ` · ${address}` : ""),
+      fields: {
+        category: category.code, lat, lon, address,
+        description: form.elements.description.value,
+        location_source: form.elements.location_source.value || (lat ? "gps" : "address"),
+        poster: form.elements.poster ? form.elements.poster.value : "",
+        captured_at: new Date(createdAt).toISOString(),
+      },
+      photos: blobs,
+    };
+    if (editedItem && editedItem.client_id !== item.client_id) await outbox.remove(editedItem.client_id);
+    return outbox.add(item);
   }
 
-  form.addEventListener("submit", function (event) {
+  form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (submit.disabled) return;
-    capture().then(function (item) {
-      if (!item) return;
-      if (navigator.storage && navigator.storage.persist) navigator.storage.persist()["catch"](function () {});
-      location.href = form.dataset.outboxUrl + "?saved=" + encodeURIComponent(item.client_id);
-    })["catch"](function () {
+    let item;
+    try {
+      item = await capture();
+    } catch {
       // The phone could not store it (storage full, private mode): send it the ordinary way if we can.
       submit.disabled = false;
       if (navigator.onLine) { form.submit(); } else { complain([text.saveFailed]); }
-    });
+      return;
+    }
+    if (!item) return;
+    if (navigator.storage && navigator.storage.persist) navigator.storage.persist().catch(() => {});
+    location.href = `${form.dataset.outboxUrl}?saved=${encodeURIComponent(item.client_id)}`;
   });
 
   // Editing a report that is still on the phone (e.g. one the server refused): fill the form from the outbox.
   if (editing) {
-    outbox.get(editing).then(function (item) {
+    outbox.get(editing).then((item) => {
       if (!item) return;
       editedItem = item;
-      var f = item.fields;
-      var radio = form.querySelector("input[name=category][value='" + f.category + "']");
+      const f = item.fields;
+      const radio = form.querySelector(`input[name=category][value='${f.category}']`);
       if (radio) { radio.checked = true; radio.dispatchEvent(new Event("change", { bubbles: true })); }
       form.elements.lat.value = f.lat || ""; form.elements.lon.value = f.lon || "";
       form.elements.location_source.value = f.location_source || "";
       form.elements.address.value = f.address || "";
       form.elements.description.value = f.description || "";
       if (form.elements.poster) form.elements.poster.value = f.poster || "";
-      form.querySelectorAll("input[type=file]").forEach(function (input) { input.required = false; });
-      var note = document.getElementById("editing-note");
+      form.querySelectorAll("input[type=file]").forEach((input) => { input.required = false; });
+      const note = document.getElementById("editing-note");
       if (note) { note.hidden = false; if (item.error && item.error.message) note.querySelector(".reason").textContent = item.error.message; }
     });
   }

@@ -1,11 +1,12 @@
 /* "Sort by distance from me": the phone's position, then the list again from the server. */
-(function () {
+(() => {
   "use strict";
-  var button = document.getElementById("near-me");
+  const button = document.getElementById("near-me");
   if (!button || !("geolocation" in navigator) || !window.htmx) return;
-  button.addEventListener("click", function () {
-    navigator.geolocation.getCurrentPosition(function (pos) {
-      var url = button.dataset.url + "?lat=" + pos.coords.latitude.toFixed(6) + "&lon=" + pos.coords.longitude.toFixed(6);
+  button.addEventListener("click", () => {
+    navigator.geolocation.getCurrentPosition((pos) => {
+      const { latitude, longitude } = pos.coords;
+      const url = `${button.dataset.url}?lat=${latitude.toFixed(6)}&lon=${longitude.toFixed(6)}`;
       window.htmx.ajax("GET", url, { target: "#claimable" });
     });
   });
