@@ -124,6 +124,12 @@ class Config:
     # Refresh the dashboard's roll-up inside every writing transaction (the old way; for the benchmark's "before").
     ANALYTICS_ROLLUP_INLINE = _env_bool("ANALYTICS_ROLLUP_INLINE", False)
 
+    # Operations (webapp.observability): LOG_FORMAT=json for one JSON line per request; SENTRY_DSN to send unhandled
+    # exceptions to Sentry (needs the optional extra: pip install 'citizen-grid[sentry]').
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
+    SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+    SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT", "production")
+
     # SMS: "log" writes codes to the application log (development only); see webapp.accounts.sms.
     SMS_BACKEND = os.environ.get("SMS_BACKEND", "log")
     SMS_CODE_TTL_SECONDS = 600

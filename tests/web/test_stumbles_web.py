@@ -211,7 +211,7 @@ def test_report_pages_say_only_what_is_there(app, client, staff):
         grid = make_grid("140109001001031")
         grid.street_name, grid.community_name, grid.name = "千峰街道", "长风西社区", "长风西社区031号网格"
         case = make_case(status=ReportStatus.AWAITING_CHECK, grid_code=grid.code, address=grid.label)
-        no_address = make_case(grid_code=grid.code, address="", lat=None, lon=None)
+        no_address = make_case(status=ReportStatus.ACCEPTED, grid_code=grid.code, address="", lat=None, lon=None)
         first = add_event(case, None, ReportStatus.IN_PROGRESS, ReportStatus.AWAITING_CHECK, action="report_result")
         add_event(case, None, ReportStatus.AWAITING_CHECK, ReportStatus.REWORK, action="rework")
         second = add_event(case, None, ReportStatus.IN_PROGRESS, ReportStatus.AWAITING_CHECK, action="report_result")

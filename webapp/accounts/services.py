@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from webapp.accounts import sessions
 from webapp.accounts.models import PhoneVerification, Role, SmsPurpose, User
 from webapp.accounts.sms import code_message, queue_sms
 from webapp.db import db, utcnow
@@ -190,6 +191,7 @@ def reset_password(phone: str, code: str, new_password: str, *, max_attempts: in
     if user is None:
         raise InvalidCode(field="code")
     user.set_password(new_password)
+    sessions.end_all(user, action="password_reset")  # whoever knew the old password is logged out
     db.session.flush()
     return user
 
@@ -199,6 +201,7 @@ def change_password(user: User, current_password: str, new_password: str) -> Non
         raise WrongPassword(field="current_password")
     check_password_strength(new_password, user.phone)
     user.set_password(new_password)
+    sessions.end_all(user, action="password_changed", actor=user)
     db.session.flush()
 
 

@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     Response,
+    abort,
     current_app,
     flash,
     redirect,
@@ -13,9 +14,11 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_babel import ngettext
+from flask_login import current_user, login_required
 
-from webapp.accounts import services
+from webapp.accounts import services, sessions
+from webapp.accounts.access import roles_required
 from webapp.accounts.forms import (
     LoginForm,
     PasswordForm,
@@ -24,7 +27,7 @@ from webapp.accounts.forms import (
     RegisterForm,
     ResetPasswordForm,
 )
-from webapp.accounts.models import SmsPurpose, User
+from webapp.accounts.models import Role, SmsPurpose, User
 from webapp.db import db
 from webapp.errors import DomainError
 from webapp.extensions import limiter, login_manager
@@ -34,8 +37,9 @@ bp = Blueprint("accounts", __name__)
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+def load_user(session_id: str) -> User | None:
+    """Only a live session's cookie logs anyone in (webapp.accounts.sessions)."""
+    return sessions.load(session_id)
 
 
 def safe_next(target: str | None) -> str:
@@ -74,8 +78,8 @@ def login() -> Response | str:
     if form.validate_on_submit():
         user = services.authenticate(form.phone.data, form.password.data)
         if user is not None:
+            sessions.log_in(user, remember=form.remember.data)
             db.session.commit()
-            login_user(user, remember=form.remember.data)
             return redirect(safe_next(request.args.get("next")), 303)
         form.form_errors.append(_("The mobile number or password is not correct."))
     status = 422 if form.is_submitted() else 200
@@ -84,7 +88,9 @@ def login() -> Response | str:
 
 @bp.post("/logout")
 def logout() -> Response:
-    logout_user()
+    """Ends this browser's session: a saved copy of its cookies no longer works."""
+    sessions.log_out(current_user)
+    db.session.commit()
     flash(_("You have logged out."), "info")
     return redirect(url_for("reports.home"), 303)
 
@@ -110,8 +116,8 @@ def register() -> Response | str:
             db.session.commit()  # keeps the failed-attempt count of the code
             _form_error(form, error)
         else:
+            sessions.log_in(user, remember=True)
             db.session.commit()
-            login_user(user, remember=True)
             flash(_("Welcome! Your account is ready."), "success")
             return redirect(safe_next(request.args.get("next")), 303)
     status = 422 if form.is_submitted() else 200
@@ -220,8 +226,11 @@ def change_password() -> Response | str:
         except DomainError as error:
             _form_error(password_form, error)
         else:
+            # Every session of the account has ended; this browser continues in a new one.
+            remembered = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
+            sessions.log_in(current_user._get_current_object(), remember=remembered)  # type: ignore[attr-defined]
             db.session.commit()
-            flash(_("Your password has been changed."), "success")
+            flash(_("Your password has been changed. You have been logged out everywhere else."), "success")
             return redirect(url_for("accounts.profile"), 303)
     return render_template("accounts/profile.html", form=form, password_form=password_form), 422  # type: ignore[return-value]
 
@@ -242,3 +251,30 @@ def preferences() -> Response:
     if large_text is not None:
         response.set_cookie("large_text", "on" if large_text else "off", max_age=365 * 86400, samesite="Lax")
     return response
+
+
+@bp.get("/admin/staff")
+@roles_required(Role.ADMIN)
+def staff() -> str:
+    """Staff accounts and their live sessions; an admin can end them (a lost phone, someone leaving)."""
+    return render_template(
+        "accounts/staff.html", staff=sessions.staff_with_sessions(), events=sessions.recent_events(limit=30)
+    )
+
+
+@bp.post("/admin/staff/<id:user_id>/end-sessions")
+@roles_required(Role.ADMIN)
+def end_staff_sessions(user_id: int) -> Response:
+    member = db.session.get(User, user_id)
+    if member is None or not member.role.is_staff:
+        abort(404)
+    ended = sessions.end_all(member, action="sessions_ended_by_admin", actor=current_user)
+    db.session.commit()
+    flash(
+        ngettext(
+            "%(num)d session of %(who)s has been ended.", "%(num)d sessions of %(who)s have been ended.", ended,
+            who=member.display_name or member.masked_phone,
+        ),
+        "success",
+    )  # fmt: skip
+    return redirect(url_for("accounts.staff"), 303)

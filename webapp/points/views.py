@@ -359,7 +359,7 @@ def create_household() -> Response:
 @login_required
 @limiter.limit(
     lambda: current_app.config.get("RATELIMIT_HOUSEHOLD_JOIN", HOUSEHOLD_JOIN_LIMIT),
-    key_func=lambda: f"household-join:{current_user.get_id()}",
+    key_func=lambda: f"household-join:{current_user.id}",
 )
 def join_household() -> Response:
     code = request.form.get("code", "")[:40]
@@ -404,7 +404,7 @@ def honour_roll() -> Response:
     return page_or_fragment(
         "points/honour.html",
         "points/_honour.html",
-        rolls=honour.rolls(period, viewer),
+        rolls=honour.public_rolls(period) if viewer is None else honour.rolls(period, viewer),
         tabs=honour.tab_periods(period),
         top=honour.TOP_PEOPLE,
         started=period.has_started(),
