@@ -23,7 +23,7 @@ from werkzeug.serving import make_server
 
 from tests import browser
 from tests.s3server import MotoServer
-from webapp import create_app
+from webapp import cache, create_app
 from webapp.config import TestConfig, normalise_database_url
 from webapp.db import db
 from webapp.extensions import limiter
@@ -97,6 +97,7 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
     with app.app_context():
         db.session.rollback()
         _empty_tables()
+        cache.clear()  # the version counters went with the tables
         db.session.remove()
     limiter.reset()
     app.extensions["huey"].flush()  # queued retries and marks of sent messages

@@ -130,6 +130,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     from webapp.analytics import rollup
 
     rollup.install()  # the daily roll-up follows every committed change to reports
+    _forget_figures_on_change()
 
     from webapp.errors import register_error_handlers
 
@@ -158,6 +159,19 @@ def _fill_instance_defaults(app: Flask) -> None:
         app.config["UPLOAD_DIR"] = str(instance / "uploads")
     if not app.config.get("HUEY_URL"):
         app.config["HUEY_URL"] = f"sqlite:///{instance / 'jobs.sqlite3'}"
+
+
+def _forget_figures_on_change() -> None:
+    """Public figures kept for a short time (webapp.cache.remember) are forgotten when what they count or name
+    changes in this process (reports, the ledger, campaign pages, names, grids)."""
+    from webapp import cache
+    from webapp.accounts.models import User
+    from webapp.campaigns.models import CampaignPage
+    from webapp.geo.models import Grid
+    from webapp.points.models import Household, LedgerTransaction
+    from webapp.reports.models import Report, ReportEvent
+
+    cache.forget_figures_on_flush(Report, ReportEvent, LedgerTransaction, CampaignPage, User, Household, Grid)
 
 
 def _register_template_helpers(app: Flask) -> None:

@@ -94,7 +94,7 @@ def index() -> Response:
             headline=services.headline(),
             **_context(services.Filters(), error),
         )
-    result = services.page_of(filters.where(), _page_number(), PER_PAGE)
+    result = services.page_of(filters.where(), _page_number(), PER_PAGE, count_key=filters)
     headline = None if is_fragment_request() else services.headline()
     return page_or_fragment(
         "opendata/index.html", "opendata/_list.html", result=result, headline=headline, **_context(filters)
@@ -110,7 +110,7 @@ def schema() -> str:
         licence_url=services.LICENCE_URL,
         cell_m=privacy.CELL_M,
         sensitive=sorted(privacy.sensitive_categories()),
-        category_name=lambda code: c.name if (c := taxonomy.get_category(code)) else code,
+        category_name=lambda code: c.name if (c := taxonomy.active_category(code)) else code,
     )
 
 

@@ -404,7 +404,7 @@ def honour_roll() -> Response:
     return page_or_fragment(
         "points/honour.html",
         "points/_honour.html",
-        rolls=honour.rolls(period, viewer),
+        rolls=honour.public_rolls(period) if viewer is None else honour.rolls(period, viewer),
         tabs=honour.tab_periods(period),
         top=honour.TOP_PEOPLE,
         started=period.has_started(),

@@ -15,7 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import joinedload, raiseload, selectinload
 
+from webapp import cache as static_cache
 from webapp.accounts.models import User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError, InvalidFields
@@ -45,6 +47,8 @@ ADDRESS_MAX = 200
 # List thumbnails are shown 80 CSS px wide; 160 px covers a 2x screen and keeps a list of ten under ~40 KB.
 THUMB_EDGE = 160
 THUMB_QUALITY = 60
+# The number of reports matching a list's filters is kept this long per process (webapp.cache.remember).
+COUNT_SECONDS = 30
 
 
 class ReportInvalid(InvalidFields):
@@ -375,8 +379,34 @@ def follower_count(report: Report) -> int:
 # --- Reading ----------------------------------------------------------------------------------------------------
 
 
+# What a report card (templates/reports/_card.html) shows, loaded with the list in a fixed number of queries
+# whatever its length; any other relationship raises, so a template that starts needing one fails in the tests
+# instead of sending one query per card.
+# Photos come in the same query (a list page is one statement); results then need ``.unique()``.
+CARD_LOAD = (
+    joinedload(Report.category),
+    joinedload(Report.grid),
+    joinedload(Report.photos),
+    raiseload("*"),
+)
+# What the public report page shows (templates/reports/detail.html).
+PAGE_LOAD = (
+    joinedload(Report.category).joinedload(Category.group),
+    joinedload(Report.grid),
+    joinedload(Report.reporter),
+    joinedload(Report.department),
+    selectinload(Report.photos),
+    selectinload(Report.events),
+)
+
+
 def get_report(report_id: int) -> Report | None:
     return db.session.get(Report, report_id)
+
+
+def get_report_for_page(report_id: int) -> Report | None:
+    """The report with everything its public page shows, in two queries."""
+    return db.session.get(Report, report_id, options=PAGE_LOAD)
 
 
 def page_context(report: Report, viewer: User | None) -> dict[str, object]:
@@ -428,7 +458,9 @@ def public_reports(
     status: str | None = None,
     page: int = 1,
     per_page: int = 20,
+    with_total: bool = True,
 ) -> Page[Report]:
+    """One page of every report, newest first; ``with_total=False`` skips counting them (total: -1)."""
     stmt = sa.select(Report)
     if category:
         stmt = stmt.where(Report.category_code == category)
@@ -440,11 +472,23 @@ def public_reports(
         stmt = stmt.where(Report.status.in_(FINAL_STATUSES))
     elif status in ReportStatus.__members__.values():
         stmt = stmt.where(Report.status == ReportStatus(status))
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    total = -1
+    if with_total:
+        count = sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
+        total = static_cache.remember(
+            "report-count", COUNT_SECONDS, (group, category, status), lambda: db.session.scalar(count) or 0
+        )
     page = max(1, page)
-    items = db.session.scalars(
-        stmt.order_by(Report.created_at.desc(), Report.id.desc()).offset((page - 1) * per_page).limit(per_page)
-    ).all()
+    items = (
+        db.session.scalars(
+            stmt.options(*CARD_LOAD)
+            .order_by(Report.created_at.desc(), Report.id.desc())
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+        )
+        .unique()
+        .all()
+    )
     return Page(list(items), page, per_page, total)
 
 
@@ -452,10 +496,11 @@ def reports_by(user: User, limit: int = 100) -> list[Report]:
     return list(
         db.session.scalars(
             sa.select(Report)
+            .options(*CARD_LOAD)
             .where(Report.reporter_id == user.id)
             .order_by(Report.created_at.desc(), Report.id.desc())
             .limit(limit)
-        )
+        ).unique()
     )
 
 
@@ -463,9 +508,10 @@ def followed_by(user: User, limit: int = 100) -> list[Report]:
     return list(
         db.session.scalars(
             sa.select(Report)
+            .options(*CARD_LOAD)
             .join(ReportFollower, ReportFollower.report_id == Report.id)
             .where(ReportFollower.user_id == user.id)
             .order_by(ReportFollower.created_at.desc())
             .limit(limit)
-        )
+        ).unique()
     )

@@ -35,7 +35,8 @@ bp = Blueprint("reports", __name__)
 def home() -> str:
     mine = services.reports_by(current_user, limit=3) if current_user.is_authenticated else []
     shown = {report.id for report in mine}  # each report once: mine are not repeated under "recently reported"
-    recent = [r for r in services.public_reports(per_page=5 + len(mine)).items if r.id not in shown][:5]
+    latest = services.public_reports(per_page=5 + len(mine), with_total=False).items
+    recent = [r for r in latest if r.id not in shown][:5]
     return render_template("reports/home.html", recent=recent, mine=mine)
 
 
@@ -48,7 +49,7 @@ def _render_form(values: dict[str, str], errors: dict[str, str], status: int = 2
             groups=taxonomy.groups(),
             values=values,
             errors=errors,
-            selected=taxonomy.get_category(values.get("category")),
+            selected=taxonomy.active_category(values.get("category")),
             poster=poster,
         ),
         status,
@@ -116,8 +117,8 @@ def index() -> Response:
     )
 
 
-def _visible_report(report_id: int) -> services.Report:
-    report = services.get_report(report_id)
+def _visible_report(report_id: int, *, for_page: bool = False) -> services.Report:
+    report = services.get_report_for_page(report_id) if for_page else services.get_report(report_id)
     if report is None:  # every report has a public page; what each viewer sees is decided by reports/privacy.py
         abort(404)
     return report
@@ -125,7 +126,7 @@ def _visible_report(report_id: int) -> services.Report:
 
 @bp.get("/reports/<id:report_id>")
 def detail(report_id: int) -> str:
-    report = _visible_report(report_id)
+    report = _visible_report(report_id, for_page=True)
     viewer = current_user if current_user.is_authenticated else None
     return render_template("reports/detail.html", **services.page_context(report, viewer))
 
