@@ -69,3 +69,18 @@ def test_a_password_change_logs_out_the_other_phone(browser, live_server, people
     phone.wait_for_url(lambda url: "/login" in url)
     laptop.goto(base + "/me/reports")
     assert laptop.url == base + "/me/reports"  # the browser that changed it stays logged in
+
+
+def test_without_sms_the_register_page_points_to_the_service_desk(browser, live_server, app, monkeypatch):
+    from webapp.accounts.sms import NoSmsSender
+
+    monkeypatch.setitem(app.extensions, "sms", NoSmsSender())
+    page = browser.new_context(
+        viewport={"width": 360, "height": 740}, locale="zh-CN", is_mobile=True, service_workers="block"
+    ).new_page()
+    page.goto(live_server.url + "/register")
+    expect(page.locator("#service-desk")).to_be_visible()
+    expect(page.locator("input[name=code]")).to_have_count(0)
+    assert_accessible(page, "register without SMS")
+    page.goto(live_server.url + "/password/reset")
+    expect(page.locator("#service-desk")).to_be_visible()
