@@ -93,17 +93,12 @@ class Filters:
     def where(self) -> list[Any]:
         clauses: list[Any] = [Report.status.not_in(UNPUBLISHED)]
         if self.start:
-            clauses.append(Report.created_at >= day_start(self.start))
+            clauses.append(Report.created_at >= midnight(self.start))
         if self.end:
-            clauses.append(Report.created_at < day_start(self.end + timedelta(days=1)))
+            clauses.append(Report.created_at < midnight(self.end + timedelta(days=1)))
         if self.categories:
             clauses.append(Report.category_code.in_(self.categories))
         return clauses
-
-
-def day_start(day: date) -> datetime:
-    """Midnight of a local day, in UTC."""
-    return midnight(day).astimezone(UTC)
 
 
 def parse_date(raw: str, name: str) -> date:
@@ -377,7 +372,7 @@ def headline(today: date | None = None, top: int = 5) -> Headline:
     today = today or local_date(utcnow())
     first = today.replace(day=1)
     following = (first + timedelta(days=32)).replace(day=1)
-    start, end = day_start(first), day_start(following)
+    start, end = midnight(first), midnight(following)
     received_in = (Report.created_at >= start, Report.created_at < end)
     closed_in = (Report.status == ReportStatus.CLOSED, Report.closed_at >= start, Report.closed_at < end)
 
