@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from flask import Response, current_app, g, make_response, render_template, request, url_for
+from flask import Response, current_app, g, has_request_context, make_response, render_template, request, url_for
 from flask_babel import format_datetime, get_locale, get_timezone
 
 
@@ -35,10 +35,23 @@ def _content_hash(path: str, mtime: float) -> str:
 
 
 def static_url(filename: str) -> str:
-    """URL of a static file with a content hash in it, so browsers may keep it for a year."""
+    """URL of a static file with a content hash in it, so browsers may keep it for a year.
+
+    Outside debug mode the URL is remembered per process (static files change only with a deployment, which
+    restarts the processes): every page links half a dozen of them."""
+    remembered: dict[tuple[str, str], str] | None = None
+    root = request.script_root if has_request_context() else ""
+    if not current_app.debug:
+        remembered = current_app.extensions.setdefault("static_urls", {})
+        found = remembered.get((root, filename))
+        if found is not None:
+            return found
     path = Path(current_app.static_folder or "") / filename
     version = _content_hash(str(path), path.stat().st_mtime) if path.exists() else "0"
-    return url_for("static", filename=filename, v=version)
+    url = url_for("static", filename=filename, v=version)
+    if remembered is not None and path.exists():
+        remembered[(root, filename)] = url
+    return url
 
 
 # --- Fast helpers for lists (measured with bench/http_load.py; see the README's Measurements) --------------------
