@@ -10,7 +10,7 @@ from flask_babel import get_locale
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webapp import localtime, static_files
+from webapp import localtime, static_files, textinput
 from webapp.config import Config, instance_secret_key
 from webapp.converters import CONVERTERS
 from webapp.db import db
@@ -59,6 +59,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     compress.init_app(app)
     static_files.install(app)
+    textinput.install(app)  # invisible control characters never reach the app
 
     from webapp.accounts.sms import make_sender
     from webapp.storage import make_storage

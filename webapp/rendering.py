@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -38,13 +36,3 @@ def static_url(filename: str) -> str:
     return url_for("static", filename=filename, v=version)
 
 
-def csv_response(header: list[str], rows: list[list[Any]], filename: str) -> Response:
-    buffer = io.StringIO()
-    buffer.write("\ufeff")  # so spreadsheet programs read the Chinese text as UTF-8
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    response = make_response(buffer.getvalue())
-    response.mimetype = "text/csv"
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
