@@ -80,3 +80,29 @@ def test_the_camera_step_is_on_the_first_screen_with_normal_and_large_text(page:
     expect(page.get_by_role("link", name="积分商城")).to_be_visible()
     page.get_by_role("link", name="积分商城").click()
     expect(page).to_have_url(live_server.url + "/store")
+
+
+def test_the_map_and_the_category_search_say_what_to_do_without_a_network(page: Page, context, live_server, app):
+    page.goto(live_server.url + "/reports/new")
+    expect(page.locator("#category-offline")).to_be_hidden()
+    context.set_offline(True)
+    page.locator("#category-search").fill("路灯")
+    expect(page.locator("#category-offline")).to_be_visible()
+    expect(page.locator("#category-offline")).to_contain_text("从下面的分类中选择")
+    context.set_offline(False)
+    page.locator("#category-search").fill("路灯不亮")
+    expect(page.locator("#category-offline")).to_be_hidden()
+    expect(page.locator("#category-results")).to_contain_text("路灯")
+
+    # A map service that answers nothing: the grey box gets words.
+    old = app.config["MAP_TILE_URL"]
+    app.config["MAP_TILE_URL"] = live_server.url + "/no-such-tiles/{z}/{x}/{y}.png"
+    try:
+        page.goto(live_server.url + "/reports/new")
+        expect(page.locator("#map-hint")).to_be_hidden()
+        page.get_by_role("button", name="在地图上标记位置").click()
+        expect(page.locator("#map-hint")).to_be_visible()
+        expect(page.locator("#map-hint")).to_contain_text("地址")
+        assert_accessible(page, "report form with the map hint")
+    finally:
+        app.config["MAP_TILE_URL"] = old
