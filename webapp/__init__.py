@@ -10,7 +10,7 @@ from flask_babel import get_locale
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webapp import localtime, static_files
+from webapp import localtime, static_files, textinput
 from webapp.config import Config, instance_secret_key
 from webapp.converters import CONVERTERS
 from webapp.db import db
@@ -59,6 +59,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     compress.init_app(app)
     static_files.install(app)
+    textinput.install(app)  # invisible control characters never reach the app
 
     from webapp.accounts.sms import make_sender
     from webapp.storage import make_storage
@@ -176,7 +177,7 @@ def _forget_figures_on_change() -> None:
 
 def _register_template_helpers(app: Flask) -> None:
     from webapp.feedback.ratings import can_rate, rating_of
-    from webapp.notifications.services import unread_count
+    from webapp.notifications.services import unread_entries
     from webapp.reports.privacy import view
     from webapp.review.emergency import unacknowledged
     from webapp.review.workflow import action_label
@@ -210,7 +211,7 @@ def _register_template_helpers(app: Flask) -> None:
             "html_lang": "en" if locale.startswith("en") else "zh-Hans",
             "large_text": user.large_text if user else request.cookies.get("large_text") == "on",
             "languages": app.config["LANGUAGES"],
-            "unread_notifications": unread_count(user) if user else 0,
+            "unread_notifications": unread_entries(user) if user else 0,
             "emergencies": unacknowledged(user) if user else [],
         }
 

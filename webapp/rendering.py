@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import re
 from datetime import datetime
 from functools import cache
@@ -105,13 +103,3 @@ def remembered_datetimeformat(value: datetime | None = None, format: str | None 
     return found
 
 
-def csv_response(header: list[str], rows: list[list[Any]], filename: str) -> Response:
-    buffer = io.StringIO()
-    buffer.write("\ufeff")  # so spreadsheet programs read the Chinese text as UTF-8
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    response = make_response(buffer.getvalue())
-    response.mimetype = "text/csv"
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
