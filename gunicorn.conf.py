@@ -11,7 +11,8 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or 2)
 # Photo uploads from slow mobile networks: give a request time before the worker is recycled.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT") or 60)
 graceful_timeout = 30
-accesslog = "-"
+# With LOG_FORMAT=json the app writes one JSON line per request (webapp.observability) instead.
+accesslog = None if os.environ.get("LOG_FORMAT", "").lower() == "json" else "-"
 errorlog = "-"
 # X-Forwarded-* are handled by the app (TRUSTED_PROXIES), not by gunicorn.
 forwarded_allow_ips = "127.0.0.1"

@@ -31,7 +31,7 @@ from werkzeug.serving import make_server
 
 from tests import browser
 from tests.s3server import MotoServer
-from webapp import create_app
+from webapp import cache, create_app
 from webapp.config import TestConfig, normalise_database_url
 from webapp.db import db
 from webapp.extensions import limiter
@@ -166,6 +166,7 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
     else:
         with _one_transaction(app):
             yield
+    cache.clear()  # the version counters went with the rows
     limiter.reset()
     app.extensions["huey"].flush()  # queued retries and marks of sent messages
     invalidate_grid_index()

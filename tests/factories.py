@@ -92,3 +92,14 @@ def make_report(reporter: User | None = None, storage=None, **overrides) -> Repo
         reporter, new_report_data(**overrides), storage=storage or current_app.extensions["storage"]
     )
     return report
+
+
+def mark_accepted(report_id: int) -> None:
+    """The review team accepted the report (立案), so its details become public (webapp/reports/privacy.py).
+    Commits: for tests that then read the report as the public does."""
+    from webapp.reports.status import ReportStatus
+
+    report = db.session.get(Report, int(report_id))
+    assert report is not None
+    report.status = ReportStatus.ACCEPTED
+    db.session.commit()

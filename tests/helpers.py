@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from tests.factories import PASSWORD
 from webapp.accounts.models import User
+from webapp.db import db
 
 HX = {"HX-Request": "true"}
 
@@ -37,3 +41,19 @@ def text(response) -> str:  # type: ignore[no-untyped-def]
     body = response.get_data(as_text=True)
     body = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", body, flags=re.S)
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
+
+
+@contextmanager
+def count_queries(engine: sa.Engine | None = None) -> Iterator[list[str]]:
+    """Collect every SQL statement sent to the database inside the block (one entry per execution)."""
+    engine = engine or db.engine
+    statements: list[str] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", before)

@@ -4,6 +4,7 @@ from webapp.accounts.models import Department, PhoneVerification, User
 from webapp.activities.models import Activity, ActivityEvent, Certificate, Checkin, Signup
 from webapp.analytics.models import analytics_daily
 from webapp.api.models import ApiKey, Open311Request
+from webapp.cache import CacheVersion
 from webapp.campaigns.models import CampaignPage
 from webapp.feedback.models import PlatformFeedback, PlatformFeedbackEvent, Rating
 from webapp.geo.models import Grid
@@ -58,6 +59,7 @@ __all__ = [
     "StockMovement",
     "StoreItem",
     "StoreOrder",
+    "CacheVersion",
     "CalendarDay",
     "Category",
     "CategoryGroup",

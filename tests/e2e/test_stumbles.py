@@ -34,3 +34,75 @@ def test_the_volunteers_report_and_fix_has_the_place_step(page: Page, context, l
     page.locator("#fix-after").set_input_files(str(IMAGES / "flower.jpg"))
     page.get_by_role("button", name="提交核查").click()
     expect(page.locator("h1")).to_contain_text("#")  # sent with the phone's position, no address typed
+
+
+def _campaign(app) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from webapp.campaigns import services as campaign_pages
+    from webapp.localtime import today
+    from webapp.points.campaigns import create_campaign
+
+    admin = make_user(Role.ADMIN)
+    campaign = create_campaign(
+        admin,
+        name="长风西社区垃圾满溢专项整治（第二轮，两周）",
+        categories="06042 06010",
+        starts_on=today(),
+        ends_on=today() + timedelta(days=13),
+        multiplier=2,
+        budget_points=500,
+    )
+    campaign_pages.set_published(admin, campaign, True)
+
+
+def test_the_camera_step_is_on_the_first_screen_with_normal_and_large_text(page: Page, live_server, app):
+    with app.app_context():
+        resident = make_user(Role.CITIZEN, phone="13700006666")
+        _campaign(app)
+        db.session.commit()
+    log_in(page, live_server.url, resident.phone)
+    for large in (False, True):
+        if large:
+            page.locator("footer button[name=large_text][value=on]").click()
+            expect(page.locator("html.large-text")).to_have_count(1)
+        page.goto(live_server.url + "/reports/new")
+        tops = page.locator("ul.nav > li:visible").evaluate_all("items => items.map(li => li.offsetTop)")
+        assert len(set(tops)) == 1, f"the menu wraps (large text: {large}): {tops}"
+        summary = page.locator(".cp-fold summary")
+        box = summary.bounding_box()
+        line = summary.evaluate("s => parseFloat(getComputedStyle(s).lineHeight)")
+        assert box is not None and box["height"] < 2 * line + 24, "the campaign notice takes more than one line"
+        camera = page.locator("#photo-1").bounding_box()
+        assert camera is not None and camera["y"] + camera["height"] <= 740, f"camera step below the fold: {camera}"
+        assert_accessible(page, f"report form, large text {large}")
+    page.get_by_text("更多").click()
+    expect(page.get_by_role("link", name="积分商城")).to_be_visible()
+    page.get_by_role("link", name="积分商城").click()
+    expect(page).to_have_url(live_server.url + "/store")
+
+
+def test_the_map_and_the_category_search_say_what_to_do_without_a_network(page: Page, context, live_server, app):
+    page.goto(live_server.url + "/reports/new")
+    expect(page.locator("#category-offline")).to_be_hidden()
+    context.set_offline(True)
+    page.locator("#category-search").fill("路灯")
+    expect(page.locator("#category-offline")).to_be_visible()
+    expect(page.locator("#category-offline")).to_contain_text("从下面的分类中选择")
+    context.set_offline(False)
+    page.locator("#category-search").fill("路灯不亮")
+    expect(page.locator("#category-offline")).to_be_hidden()
+    expect(page.locator("#category-results")).to_contain_text("路灯")
+
+    # A map service that answers nothing: the grey box gets words.
+    old = app.config["MAP_TILE_URL"]
+    app.config["MAP_TILE_URL"] = live_server.url + "/no-such-tiles/{z}/{x}/{y}.png"
+    try:
+        page.goto(live_server.url + "/reports/new")
+        expect(page.locator("#map-hint")).to_be_hidden()
+        page.get_by_role("button", name="在地图上标记位置").click()
+        expect(page.locator("#map-hint")).to_be_visible()
+        expect(page.locator("#map-hint")).to_contain_text("地址")
+        assert_accessible(page, "report form with the map hint")
+    finally:
+        app.config["MAP_TILE_URL"] = old

@@ -141,10 +141,11 @@ def test_listing_sorts_published_campaigns_into_current_upcoming_and_past(admin,
     for c in (campaign, later):
         services.set_published(admin, c, True)
     listing = services.public_campaigns(today=START)
-    assert (listing.current, listing.upcoming, listing.past) == ([campaign], [later], [])
-    assert services.public_campaigns(today=END + timedelta(days=30)).past == [later, campaign]
-    assert services.current_public(today=START) == [campaign]
-    assert hidden not in services.current_public(today=START)
+    ids = [[c.id for c in part] for part in (listing.current, listing.upcoming, listing.past)]
+    assert ids == [[campaign.id], [later.id], []]
+    assert [c.id for c in services.public_campaigns(today=END + timedelta(days=30)).past] == [later.id, campaign.id]
+    assert [c.id for c in services.current_public(today=START)] == [campaign.id]
+    assert hidden.id not in [c.id for c in services.current_public(today=START)]
 
 
 # --- From a hotspot -----------------------------------------------------------------------------------------

@@ -51,9 +51,21 @@ def test_report_form_args(ctx):
         "lat": "37.860000",
         "lon": "112.518000",
         "asset": "LD-0123",
+        "category": "01037",  # street light
     }
     unplaced = posters.create_poster(None, posters.NewPoster(PosterKind.PLACE, "兴华街菜市场 东口"))
     assert posters.report_form_args(unplaced) == {"poster": unplaced.code, "address": "兴华街菜市场 东口"}
+
+
+def test_a_second_poster_for_an_asset_needs_a_purpose(ctx):
+    posters.create_poster(None, posters.NewPoster(PosterKind.STREETLIGHT, "LD-0200", asset_id="LD-0200"))
+    with pytest.raises(posters.PosterInvalid) as refused:
+        posters.create_poster(None, posters.NewPoster(PosterKind.STREETLIGHT, "LD-0200 b", asset_id="LD-0200"))
+    assert "asset_id" in refused.value.errors
+    again = posters.create_poster(
+        None, posters.NewPoster(PosterKind.STREETLIGHT, "LD-0200 b", asset_id="LD-0200", again=True)
+    )
+    assert again.id is not None
 
 
 def test_record_scan_and_counts(ctx):

@@ -64,6 +64,7 @@ ROUTES = [
     ("/feedback/mine", LOGGED_IN),
     ("/admin/feedback", only(Role.ADMIN)),
     ("/admin/monitoring", only(Role.ADMIN)),
+    ("/admin/staff", only(Role.ADMIN)),
     ("/dashboard/", REVIEWERS),
     ("/dashboard/panels/hotspots", REVIEWERS),
     ("/dashboard/reports/weekly", REVIEWERS),

@@ -63,9 +63,14 @@ def test_a_public_photo_is_cached_for_a_year_or_redirected_to_the_object_store(a
 
 
 def test_photos_of_an_unreviewed_report_are_streamed_never_public(app, client, served):
-    _id, key, _thumb = report_with_photo(app, status=ReportStatus.PENDING_REVIEW)
+    with app.app_context():
+        reporter = make_user()
+        db.session.commit()
+    _id, key, _thumb = report_with_photo(app, status=ReportStatus.PENDING_REVIEW, reporter=reporter)
+    assert client.get(f"/media/{key}").status_code == 404  # the public sees it once the review team accepted it
+    login(client, reporter)
     response = client.get(f"/media/{key}")
-    assert response.status_code == 200  # shown on its page, but through the app
+    assert response.status_code == 200  # shown to its reporter (and staff), through the app
     assert response.headers["Cache-Control"].startswith("private") and "Cookie" in response.headers["Vary"]
     assert response.data == app.extensions["storage"].open(key)
 
@@ -105,7 +110,7 @@ def test_the_most_open_report_decides_for_a_shared_file(app, client, served):
 
 def test_a_report_becomes_public_once_accepted(app, client, served):
     report_id, key, _thumb = report_with_photo(app, status=ReportStatus.PENDING_REVIEW)
-    assert client.get(f"/media/{key}").headers["Cache-Control"].startswith("private")
+    assert client.get(f"/media/{key}").status_code == 404
     with app.app_context():
         db.session.get(Report, report_id).status = ReportStatus.ACCEPTED
         db.session.commit()

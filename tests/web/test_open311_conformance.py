@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from tests.factories import gps_photo_bytes, make_report
+from tests.factories import gps_photo_bytes, make_report, mark_accepted
 from webapp.api.models import Open311Request, create_api_key
 from webapp.db import db
 from webapp.reports.models import Channel, Report
@@ -326,6 +326,7 @@ def test_5_media_url_is_the_exif_free_photo(app, server):
         report = make_report(photos=[gps_photo_bytes()])
         db.session.commit()
         report_id = report.id
+        mark_accepted(report_id)  # photos are public once the review team accepted the report
     _xml, (request,) = server.both(f"requests/{report_id}")
     photo = server.client.get(urlsplit(request["media_url"]).path)
     assert photo.status_code == 200 and photo.content_type == "image/jpeg"
@@ -350,6 +351,11 @@ def test_6_get_one_request_and_tokens(app, server, key):
     _xml, one = server.both(f"requests/{request_id}")
     assert isinstance(one, list) and len(one) == 1
     check_request(one[0])
+    # Until the review team accepts it, the public sees the category, status and a coarse place only.
+    assert one[0]["service_request_id"] == request_id and one[0]["description"] == ""
+    with app.app_context():
+        mark_accepted(request_id)
+    _xml, one = server.both(f"requests/{request_id}")
     assert one[0]["service_request_id"] == request_id and one[0]["description"] == "井盖松动 ümlaut"
     assert one[0]["service_code"] == "06042" and one[0]["status"] == "open"
     for fmt in FORMATS:
@@ -436,10 +442,12 @@ def test_7_unknown_jurisdiction_is_404_when_one_is_configured(app, server, key, 
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_8_utf8_round_trip(server, key, fmt):
+def test_8_utf8_round_trip(app, server, key, fmt):
     discover(server)
     text = "人行道井盖缺失 🚧 — Ünïcödé «ok»"
     (answer,) = server.document(post_request(server, fmt, key, description=text, address_string="长风街 1 号"), fmt)
+    with app.app_context():
+        mark_accepted(answer["service_request_id"])
     response = server.fetch(f"requests/{answer['service_request_id']}", fmt)
     (request,) = server.document(response, fmt)
     assert request["description"] == text and request["address"] == "长风街 1 号"

@@ -12,7 +12,7 @@ import pytest
 import segno
 import sqlalchemy as sa
 
-from tests.factories import jpeg_bytes, make_report, make_user
+from tests.factories import jpeg_bytes, make_report, make_user, mark_accepted
 from tests.helpers import api_headers, login, post, text
 from webapp.accounts.models import Role
 from webapp.db import db
@@ -109,7 +109,7 @@ def test_admin_creates_a_poster(app, client, admin):
 
 
 def test_poster_codes_are_unique_and_random(app):
-    codes = {make_poster(app, label=f"P{n}").code for n in range(20)}
+    codes = {make_poster(app, label=f"P{n}", asset_id=f"LD-{n:04d}").code for n in range(20)}
     assert len(codes) == 20
 
 
@@ -211,6 +211,7 @@ def test_a_scan_is_counted_and_opens_the_report_form(app, client):
         "lat": ["37.860100"],
         "lon": ["112.518000"],
         "asset": ["LD-0123"],
+        "category": ["01037"],  # a street light's poster: the street-light category is chosen
     }
     assert scans_of(app, poster.id) == 1
     form = client.get(response.headers["Location"])
@@ -430,10 +431,15 @@ def test_report_page_has_open_graph_and_twitter_tags(app, client):
         report = make_report(reporter, address="千峰南路 长风西大街 路口", description="私人信息 13912340000")
         db.session.commit()
         report_id, key, width = report.id, report.photos[0].display_key, report.photos[0].width
+    # Waiting for review: the preview shows the category and status only (webapp/reports/privacy.py).
+    head = client.get(f"/reports/{report_id}").get_data(as_text=True).split("</head>")[0]
+    assert meta(head, "og:description") == "待审核" and "og:image" not in head and key not in head
+    with app.app_context():
+        mark_accepted(report_id)
     body = client.get(f"/reports/{report_id}").get_data(as_text=True)
     head = body.split("</head>")[0]
     assert meta(head, "og:title") == f"垃圾站（箱）满溢 #{report_id}"
-    assert meta(head, "og:description") == "待审核 · 千峰南路 长风西大街 路口"
+    assert meta(head, "og:description") == "已立案 · 千峰南路 长风西大街 路口"
     assert meta(head, "og:url") == f"http://localhost/reports/{report_id}"
     assert f'<link rel="canonical" href="http://localhost/reports/{report_id}">' in head
     assert meta(head, "og:image") == f"http://localhost/media/{key}"
@@ -446,7 +452,7 @@ def test_report_page_has_open_graph_and_twitter_tags(app, client):
     client.set_cookie("lang", "en")
     english = client.get(f"/reports/{report_id}").get_data(as_text=True)
     assert meta(english, "og:title") == f"Overflowing bin or refuse station #{report_id}"
-    assert meta(english, "og:description") == "Awaiting review · 千峰南路 长风西大街 路口"
+    assert meta(english, "og:description") == "Case opened · 千峰南路 长风西大街 路口"
 
 
 def test_report_without_photo_shares_a_summary_card(app, client):

@@ -82,8 +82,9 @@ def test_resident_reports_a_problem_and_sees_it(app, client, resident):
         photo_url = f"/media/{report.photos[0].display_key}"
     photo = client.get(photo_url)
     assert photo.status_code == 200 and photo.mimetype == "image/jpeg"
-    # Not reviewed yet: streamed through the app, never publicly cached (tests/web/test_media.py has the rest).
-    assert photo.headers["Cache-Control"].startswith("private")
+    # Waiting for review: only the reporter (and staff) get the photo, never from a shared cache.
+    assert photo.headers["Cache-Control"].startswith("private") and "immutable" not in photo.headers["Cache-Control"]
+    assert app.test_client().get(photo_url).status_code == 404
     assert not Image.open(io.BytesIO(photo.data)).getexif()
 
 

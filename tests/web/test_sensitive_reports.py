@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import make_report, make_user
+from tests.factories import make_report, make_user, mark_accepted
 from tests.helpers import login
 from webapp.accounts.models import Role
 from webapp.db import db
@@ -60,10 +60,16 @@ def test_the_reporter_and_staff_see_everything(app, client, noisy, who):
     assert api["address"] == ADDRESS and api["photos"] and api["lat"] == pytest.approx(37.861234)
 
 
-def test_other_categories_stay_public_in_full(app, client):
+def test_other_categories_are_public_in_full_once_accepted(app, client):
     with app.app_context():
-        report = make_report(category_code="06042", address=ADDRESS, description=SECRET)
+        report = make_report(category_code="06042", address=ADDRESS, description=SECRET + " 电话 139 1234 5678")
         db.session.commit()
         report_id = report.id
     page = client.get(f"/reports/{report_id}").get_data(as_text=True)
-    assert ADDRESS in page and SECRET in page and 'id="privacy-note"' not in page
+    assert ADDRESS not in page and SECRET not in page and 'id="privacy-note"' in page  # waiting for review
+    assert "/media/" not in page
+    with app.app_context():
+        mark_accepted(report_id)
+    page = client.get(f"/reports/{report_id}").get_data(as_text=True)
+    assert ADDRESS in page and SECRET in page and 'id="privacy-note"' not in page and "/media/" in page
+    assert "139 1234 5678" not in page and "电话 ***" in page  # a phone number is masked for the public

@@ -211,7 +211,7 @@ def test_report_pages_say_only_what_is_there(app, client, staff):
         grid = make_grid("140109001001031")
         grid.street_name, grid.community_name, grid.name = "千峰街道", "长风西社区", "长风西社区031号网格"
         case = make_case(status=ReportStatus.AWAITING_CHECK, grid_code=grid.code, address=grid.label)
-        no_address = make_case(grid_code=grid.code, address="", lat=None, lon=None)
+        no_address = make_case(status=ReportStatus.ACCEPTED, grid_code=grid.code, address="", lat=None, lon=None)
         first = add_event(case, None, ReportStatus.IN_PROGRESS, ReportStatus.AWAITING_CHECK, action="report_result")
         add_event(case, None, ReportStatus.AWAITING_CHECK, ReportStatus.REWORK, action="rework")
         second = add_event(case, None, ReportStatus.IN_PROGRESS, ReportStatus.AWAITING_CHECK, action="report_result")
@@ -275,3 +275,102 @@ def test_the_reporter_of_a_merged_report_is_told_where_it_went(app, client, staf
     assert f"已合并到 #{original_id}" in page and f'href="/reports/{original_id}"' in page
     assert "不予受理" not in text(reporter.get("/me/notifications"))
     assert f"已合并到 #{original_id}" in text(reporter.get(f"/reports/{duplicate_id}"))
+
+
+# --- 18. Small things ----------------------------------------------------------------------------------------------
+
+
+def test_a_volunteer_does_not_rate_their_own_fix(app, client):
+    from tests.factories import make_user
+
+    with app.app_context():
+        volunteer = make_user(Role.VOLUNTEER)
+        fixed = make_case(volunteer, status=ReportStatus.CLOSED, handler_id=volunteer.id, self_handled=True)
+        db.session.commit()
+        fixed_id = fixed.id
+    login(client, volunteer)
+    assert 'name="stars"' not in client.get(f"/reports/{fixed_id}").get_data(as_text=True)
+    refused = post(client, f"/reports/{fixed_id}/rating", {"stars": "5"})
+    assert refused.status_code in (403, 409, 422)
+    with app.app_context():
+        from webapp.feedback.models import Rating
+
+        assert db.session.query(Rating).count() == 0
+
+
+def test_a_street_light_poster_chooses_the_category_and_a_second_one_is_questioned(app, client):
+    from tests.factories import make_user
+    from webapp.reports.models import PosterKind
+    from webapp.reports.posters import services as posters
+
+    with app.app_context():
+        admin = make_user(Role.ADMIN)
+        poster = posters.create_poster(
+            admin,
+            posters.NewPoster(kind=PosterKind.STREETLIGHT, label="LD-0123", asset_id="LD-0123", lat=37.86, lon=112.518),
+        )
+        db.session.commit()
+        code = poster.code
+    scan = client.get(f"/p/{code}", headers={"User-Agent": "Mozilla/5.0 (Linux; Android 13) Mobile"})
+    form = client.get(scan.headers["Location"]).get_data(as_text=True)
+    assert 'value="01037" checked' in form
+    login(client, admin)
+    data = {"kind": "streetlight", "label": "LD-0123 new", "asset_id": "LD-0123"}
+    again = post(client, "/admin/posters/new", data)
+    assert again.status_code == 422 and "已经有" in text(again)
+    assert post(client, "/admin/posters/new", {**data, "again": "y"}).status_code == 303
+
+
+def test_the_home_page_lists_each_report_once_and_links_the_honour_roll(app, client):
+    from tests.factories import make_user
+
+    with app.app_context():
+        resident = make_user(Role.CITIZEN)
+        mine = make_case(resident, status=ReportStatus.ACCEPTED)
+        db.session.commit()
+        mine_id = mine.id
+    login(client, resident)
+    page = client.get("/").get_data(as_text=True)
+    assert page.count(f'href="/reports/{mine_id}"') == 1
+    assert 'href="/honour"' in page and 'href="/household"' in page
+
+
+# --- 14. Notifications: one entry per report, and "only when it is fixed or needs me" -------------------------------
+
+
+def test_the_notification_centre_shows_one_entry_per_report(app, client):
+    from tests.factories import make_user
+    from webapp.notifications import services as notifications
+
+    with app.app_context():
+        resident = make_user(Role.CITIZEN)
+        report = make_case(resident)
+        for status in ("accepted", "dispatched", "signed", "in_progress", "awaiting_check"):
+            notifications.notify([resident], "status", report, status=status)
+        db.session.commit()
+        report_id = report.id
+    login(client, resident)
+    page = client.get("/me/notifications").get_data(as_text=True)
+    assert page.count(f'href="/reports/{report_id}"') == 1
+    assert "已处置，待核查" in text(client.get("/me/notifications")) and "5 条更新" in text(
+        client.get("/me/notifications")
+    )
+    assert 'id="notification-count"' in page and re.search(r'id="notification-count"[^>]*>1<', page)
+    fragment = client.get("/me/notifications", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in fragment and fragment.count(f'href="/reports/{report_id}"') == 1
+
+
+def test_a_resident_chooses_only_when_fixed_or_needs_me(app, client):
+    from tests.factories import make_user
+
+    with app.app_context():
+        resident = make_user(Role.CITIZEN)
+        db.session.commit()
+    login(client, resident)
+    saved = post(
+        client, "/me/profile", {"display_name": "王阿姨", "locale": "zh_Hans_CN", "notify_only_important": "y"}
+    )
+    assert saved.status_code == 303
+    with app.app_context():
+        assert db.session.get(type(resident), resident.id).notify_only_important is True
+    assert "您只在问题解决或需要您时收到报告的通知" in text(client.get("/me/notifications"))

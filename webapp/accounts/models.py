@@ -79,6 +79,8 @@ class User(UserMixin, db.Model):
     show_name_publicly: Mapped[bool] = mapped_column(default=False)
     large_text: Mapped[bool] = mapped_column(default=False)
     notify_by_sms: Mapped[bool] = mapped_column(default=False)  # also send my report updates as text messages
+    # Residents: news of my reports only when one is fixed (closed) or refused/merged, not every step.
+    notify_only_important: Mapped[bool] = mapped_column(default=False)
     locale: Mapped[str | None] = mapped_column(sa.String(16))
     active: Mapped[bool] = mapped_column(default=True)
     phone_verified_at: Mapped[datetime | None]
@@ -90,6 +92,16 @@ class User(UserMixin, db.Model):
     on_duty: Mapped[bool] = mapped_column(default=False)
 
     department: Mapped[Department | None] = relationship()
+
+    # The token of the session this object was loaded for or logged in with (webapp.accounts.sessions); not stored.
+    session_token = None
+
+    def get_id(self) -> str:
+        """Flask-Login's id in the session and remember cookies: the user and the session's token, so ending the
+        session (a deleted ``UserSession`` row) makes every saved copy of either cookie worthless."""
+        if not self.session_token:
+            raise RuntimeError("log users in through webapp.accounts.sessions.log_in, which starts a session")
+        return f"{self.id}:{self.session_token}"
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password, method="scrypt")
@@ -137,3 +149,32 @@ class PhoneVerification(db.Model):
     expires_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(default=0)
     consumed_at: Mapped[datetime | None]
+
+
+class UserSession(db.Model):
+    """One logged-in browser or app. Its random token travels in the session (and remember) cookie through
+    ``User.get_id``; only a hash is stored. Deleting the row ends the session, whatever cookie anyone kept."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    user_agent: Mapped[str] = mapped_column(sa.String(200), default="")
+
+
+class AccountEvent(db.Model):
+    """Append-only audit trail of security events on an account: password changed or reset, sessions ended."""
+
+    __tablename__ = "account_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(sa.String(40))
+    detail: Mapped[str] = mapped_column(sa.String(200), default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])

@@ -5,17 +5,22 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     Response,
+    abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+from flask_login import current_user, login_required
 
-from webapp.accounts import services
+from webapp.accounts import services, sessions, sms
+from webapp.accounts.access import roles_required
 from webapp.accounts.forms import (
     LoginForm,
     PasswordForm,
@@ -24,7 +29,7 @@ from webapp.accounts.forms import (
     RegisterForm,
     ResetPasswordForm,
 )
-from webapp.accounts.models import SmsPurpose, User
+from webapp.accounts.models import Role, SmsPurpose, User
 from webapp.db import db
 from webapp.errors import DomainError
 from webapp.extensions import limiter, login_manager
@@ -34,8 +39,9 @@ bp = Blueprint("accounts", __name__)
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+def load_user(session_id: str) -> User | None:
+    """Only a live session's cookie logs anyone in (webapp.accounts.sessions)."""
+    return sessions.load(session_id)
 
 
 def safe_next(target: str | None) -> str:
@@ -74,8 +80,8 @@ def login() -> Response | str:
     if form.validate_on_submit():
         user = services.authenticate(form.phone.data, form.password.data)
         if user is not None:
+            sessions.log_in(user, remember=form.remember.data)
             db.session.commit()
-            login_user(user, remember=form.remember.data)
             return redirect(safe_next(request.args.get("next")), 303)
         form.form_errors.append(_("The mobile number or password is not correct."))
     status = 422 if form.is_submitted() else 200
@@ -84,7 +90,9 @@ def login() -> Response | str:
 
 @bp.post("/logout")
 def logout() -> Response:
-    logout_user()
+    """Ends this browser's session: a saved copy of its cookies no longer works."""
+    sessions.log_out(current_user)
+    db.session.commit()
     flash(_("You have logged out."), "info")
     return redirect(url_for("reports.home"), 303)
 
@@ -94,6 +102,8 @@ def logout() -> Response:
 def register() -> Response | str:
     if current_user.is_authenticated:
         return redirect(url_for("reports.home"))
+    if not sms.sends_codes():
+        return _service_desk(_("Register"))
     form = RegisterForm()
     if request.method == "GET" and request.args.get("phone"):
         form.phone.data = request.args["phone"]
@@ -110,8 +120,8 @@ def register() -> Response | str:
             db.session.commit()  # keeps the failed-attempt count of the code
             _form_error(form, error)
         else:
+            sessions.log_in(user, remember=True)
             db.session.commit()
-            login_user(user, remember=True)
             flash(_("Welcome! Your account is ready."), "success")
             return redirect(safe_next(request.args.get("next")), 303)
     status = 422 if form.is_submitted() else 200
@@ -128,22 +138,22 @@ def send_code() -> Response | str:
     back = "accounts.reset_password" if purpose is SmsPurpose.RESET_PASSWORD else "accounts.register"
     code: str | None = None
     error: str | None = None
-    if not form.validate_on_submit():
+    if not sms.sends_codes():
+        error = str(NO_SMS_MESSAGE)
+    elif not form.validate_on_submit():
         error = _("Please enter your mobile number.")
     else:
         try:
-            phone = services.normalise_phone(form.phone.data)
-            if purpose is SmsPurpose.REGISTER and services.find_by_phone(phone) is not None:
-                raise services.PhoneTaken(field="phone")
-            # Password resets always answer "sent", so the page does not reveal who is registered.
-            if purpose is SmsPurpose.REGISTER or services.find_by_phone(phone) is not None:
-                code = services.send_code(phone, purpose, ttl_seconds=current_app.config["SMS_CODE_TTL_SECONDS"])
+            # The same answer whether or not the number has an account (the SMS says which).
+            code = services.request_code(
+                form.phone.data, purpose, ttl_seconds=current_app.config["SMS_CODE_TTL_SECONDS"]
+            )
             db.session.commit()
         except DomainError as exc:
             error = str(exc.message)
     dev_code = code if _show_dev_code() else None
     if is_fragment_request():
-        status = 422 if error else 200
+        status = (403 if not sms.sends_codes() else 422) if error else 200
         return render_template("accounts/_code_status.html", error=error, dev_code=dev_code), status  # type: ignore[return-value]
     if error:
         flash(error, "error")
@@ -154,6 +164,18 @@ def send_code() -> Response | str:
     return redirect(url_for(back, phone=form.phone.data or ""), 303)
 
 
+NO_SMS_MESSAGE = _l(
+    "This service does not send verification codes by text message. Residents are registered, and forgotten "
+    "passwords reset, at the community service desk: please bring your ID card."
+)
+
+
+def _service_desk(title: str) -> Response:
+    """SMS_BACKEND=none: registration and password resets happen at a service desk, not here."""
+    status = 200 if request.method == "GET" else 403
+    return make_response(render_template("accounts/service_desk.html", title=title, message=NO_SMS_MESSAGE), status)
+
+
 def _show_dev_code() -> bool:
     sender = current_app.extensions["sms"]
     return bool(getattr(sender, "is_development", False) and current_app.config["SMS_SHOW_DEV_CODE"])
@@ -162,6 +184,8 @@ def _show_dev_code() -> bool:
 @bp.route("/password/reset", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["RATELIMIT_REGISTER"], methods=["POST"])
 def reset_password() -> Response | str:
+    if not sms.sends_codes():
+        return _service_desk(_("Forgot your password?"))
     form = ResetPasswordForm()
     if request.method == "GET" and request.args.get("phone"):
         form.phone.data = request.args["phone"]
@@ -199,6 +223,7 @@ def profile() -> Response | str:
             large_text=form.large_text.data,
             locale=form.locale.data,
             notify_by_sms=form.notify_by_sms.data,
+            notify_only_important=form.notify_only_important.data,
         )
         db.session.commit()
         flash(_("Your profile has been saved."), "success")
@@ -220,8 +245,11 @@ def change_password() -> Response | str:
         except DomainError as error:
             _form_error(password_form, error)
         else:
+            # Every session of the account has ended; this browser continues in a new one.
+            remembered = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
+            sessions.log_in(current_user._get_current_object(), remember=remembered)  # type: ignore[attr-defined]
             db.session.commit()
-            flash(_("Your password has been changed."), "success")
+            flash(_("Your password has been changed. You have been logged out everywhere else."), "success")
             return redirect(url_for("accounts.profile"), 303)
     return render_template("accounts/profile.html", form=form, password_form=password_form), 422  # type: ignore[return-value]
 
@@ -242,3 +270,30 @@ def preferences() -> Response:
     if large_text is not None:
         response.set_cookie("large_text", "on" if large_text else "off", max_age=365 * 86400, samesite="Lax")
     return response
+
+
+@bp.get("/admin/staff")
+@roles_required(Role.ADMIN)
+def staff() -> str:
+    """Staff accounts and their live sessions; an admin can end them (a lost phone, someone leaving)."""
+    return render_template(
+        "accounts/staff.html", staff=sessions.staff_with_sessions(), events=sessions.recent_events(limit=30)
+    )
+
+
+@bp.post("/admin/staff/<id:user_id>/end-sessions")
+@roles_required(Role.ADMIN)
+def end_staff_sessions(user_id: int) -> Response:
+    member = db.session.get(User, user_id)
+    if member is None or not member.role.is_staff:
+        abort(404)
+    ended = sessions.end_all(member, action="sessions_ended_by_admin", actor=current_user)
+    db.session.commit()
+    flash(
+        ngettext(
+            "%(num)d session of %(who)s has been ended.", "%(num)d sessions of %(who)s have been ended.", ended,
+            who=member.display_name or member.masked_phone,
+        ),
+        "success",
+    )  # fmt: skip
+    return redirect(url_for("accounts.staff"), 303)

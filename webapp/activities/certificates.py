@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from webapp import localtime
 from webapp.accounts.models import User
 from webapp.activities.models import Certificate, Checkin
-from webapp.activities.services import ActivityError
+from webapp.activities.services import ActivityError, has_control_characters
 from webapp.db import db, utcnow
 from webapp.points import honour
 from webapp.points.models import Account, AccountKind, LedgerEntry, LedgerTransaction, TransactionKind
@@ -33,7 +33,6 @@ CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 16
 NAME_MAX = 40
 _CODE = re.compile(f"[{CODE_ALPHABET}]{{{CODE_LENGTH}}}")
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
 NOT_ACCEPTED = (ReportStatus.PENDING_REVIEW, ReportStatus.REJECTED)
 
 
@@ -138,7 +137,7 @@ def _months_of(period: localtime.Period) -> list[localtime.Period]:
 def issue(user: User, period: localtime.Period, *, name: str, now: datetime | None = None) -> Certificate:
     now = now or utcnow()
     name = name.strip()
-    if _CONTROL.search(name):
+    if has_control_characters(name) or "\n" in name or "\t" in name:
         raise CertificateError(_("Please remove the control characters from the name."), field="name")
     if len(name) > NAME_MAX:
         raise CertificateError(_("The name is too long: at most %(n)d characters.", n=NAME_MAX), field="name")

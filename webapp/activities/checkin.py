@@ -217,7 +217,7 @@ def _check_position(activity: Activity, position: tuple[float, float] | None) ->
 
 def _pay(activity: Activity, user: User, at: datetime) -> int:
     paid = awards.award_activity(user, activity_id=activity.id, kind=activity.kind.value, title=activity.title, at=at)
-    return paid.entries[0].amount * -1 if paid is not None else 0
+    return sum(entry.amount for entry in paid.entries if entry.amount > 0) if paid is not None else 0
 
 
 def _check_in(

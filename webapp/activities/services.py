@@ -33,6 +33,11 @@ LONGEST_ACTIVITY = timedelta(days=3)
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+def has_control_characters(*values: str) -> bool:
+    """NUL and the other C0 controls (tabs and line breaks allowed): never meant, and PostgreSQL refuses NUL."""
+    return any(_CONTROL.search(value) for value in values)
+
+
 class ActivityError(DomainError):
     code = "activity_refused"
 
@@ -104,7 +109,7 @@ def _clean(data: ActivityData, *, now: datetime, existing: Activity | None = Non
     title = data.title.strip()
     description = data.description.strip()
     address = data.address.strip()
-    if any(_CONTROL.search(value) for value in (title, description, address)):
+    if has_control_characters(title, description, address):
         raise ActivityInvalid({"title": _("Please remove the control characters from the text.")})
     if not title:
         errors["title"] = _("Please give the activity a title.")

@@ -53,7 +53,8 @@ log = logging.getLogger(__name__)
 _PENDING = "analytics_rollup_reports"
 _QUEUE_REFRESH = "analytics_rollup_queue_refresh"
 QUEUED_FLAG = "analytics:refresh-queued"  # in the job queue's storage: a refresh job is waiting
-REFRESH_DELAY_SECONDS = 2  # a burst of writes within this time becomes one refresh
+REFRESH_DELAY_SECONDS = 10  # the writes of these seconds become one refresh (busy hours: a refresh every 10 s)
+FLAG_TTL_SECONDS = 30
 BATCH = 5000  # pending rows counted per transaction by refresh_pending
 _ADVISORY_LOCK = 0x616E6C  # "anl": serialises refreshes of the roll-up on PostgreSQL
 
@@ -205,7 +206,11 @@ def request_refresh() -> None:
     from webapp.jobs.tasks import refresh_rollup
 
     try:
-        if not huey.put_if_empty(QUEUED_FLAG, "1"):
+        try:  # the flag expires, so a server killed between setting it and queueing the job blocks nothing long
+            queued = huey.put_if_empty(QUEUED_FLAG, "1", ttl=FLAG_TTL_SECONDS)
+        except NotImplementedError:  # SQLite and memory queues keep no expiry: the minute's sweep clears the flag
+            queued = huey.put_if_empty(QUEUED_FLAG, "1")
+        if not queued:
             return
         if huey.immediate:
             refresh_rollup()

@@ -10,10 +10,11 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 from webapp.accounts import services as accounts
+from webapp.accounts import sessions
 from webapp.db import db
 from webapp.errors import DomainError, NotFound, error_response
 from webapp.extensions import limiter
@@ -35,17 +36,15 @@ def report_summary(report: Report) -> dict[str, Any]:
 
 
 def report_detail(report: Report) -> dict[str, Any]:
-    """The report as the API shows it to the current user (sensitive reports: see webapp/reports/privacy.py)."""
-    if not privacy.shown_in_full(report, current_user):
-        where = privacy.public_location(report.category_code, report.lat, report.lon, report.address)
-        return _report_fields(report, lat=where.lat, lon=where.lon, address="", description="", photos=[])
+    """The report as the API shows it to the current user (what may be seen: webapp/reports/privacy.py)."""
+    seen = privacy.view(report, current_user)
     photos = [
         url_for("reports.media_file", key=photo.display_key, _external=True)
         for photo in report.photos
-        if photo.kind == "before"
+        if photo.kind == "before" and seen.photos
     ]
     return _report_fields(
-        report, lat=report.lat, lon=report.lon, address=report.address, description=report.description, photos=photos
+        report, lat=seen.lat, lon=seen.lon, address=seen.address, description=seen.description, photos=photos, seen=seen
     )
 
 
@@ -69,7 +68,7 @@ def _report_fields(report: Report, **shown: Any) -> dict[str, Any]:
                 "from": event.from_status.value if event.from_status else None,
                 "to": event.to_status.value,
                 "by_role": event.actor_role,
-                "note": event.note,
+                "note": shown["seen"].note(event.note),
             }
             for event in report.events
         ],
@@ -94,6 +93,20 @@ def healthz() -> Response:
     return jsonify({"status": "ok", "db": "ok"})
 
 
+@bp.get("/readyz")
+def readyz() -> Response:
+    """For a load balancer deciding whether to send this server traffic: the database, the photo storage and the
+    job queue all answer (``/healthz`` stays the cheap liveness check). 503 names what does not answer."""
+    from webapp.monitoring.services import readiness
+
+    checks = readiness()
+    ready = all(state == "ok" for state in checks.values())
+    response = jsonify({"status": "ok" if ready else "error", **checks})
+    response.status_code = 200 if ready else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/api/v1/csrf")
 def csrf_token() -> Response:
     response = jsonify({"csrf_token": generate_csrf()})
@@ -114,15 +127,17 @@ def create_session() -> Response:
     user = accounts.authenticate(body["phone"], body["password"])
     if user is None:
         return error_response(401, "invalid_credentials", _("The mobile number or password is not correct."))
+    sessions.log_in(user, remember=True)
     db.session.commit()
-    login_user(user, remember=True)
     # Logging in starts a new CSRF context for the session; hand the client its token straight away.
     return jsonify({"csrf_token": generate_csrf(), "user": {"id": user.id, "role": user.role.value}})
 
 
 @bp.delete("/api/v1/session")
 def delete_session() -> Response:
-    logout_user()
+    """Ends this session: a saved copy of its cookies no longer works."""
+    sessions.log_out(current_user)
+    db.session.commit()
     return jsonify({"status": "logged_out"})
 
 

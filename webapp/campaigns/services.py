@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from webapp import cache as static_cache
 from webapp.accounts.models import User
 from webapp.campaigns.models import CampaignPage
 from webapp.db import db, utcnow
@@ -58,6 +59,7 @@ def set_published(admin: User, campaign: Campaign, published: bool) -> CampaignP
     page.updated_by_id = admin.id
     page.updated_at = now
     db.session.add(page)
+    static_cache.bump("campaigns")
     audit(admin, "campaign_published" if published else "campaign_unpublished", campaign=campaign.id)
     db.session.flush()
     return page
@@ -73,30 +75,62 @@ def _published_query() -> sa.Select[tuple[Campaign]]:
 
 
 @dataclass(frozen=True)
+class PublishedCampaign:
+    """A published campaign as the listing, the home page and the report form show it (the process's copy)."""
+
+    id: int
+    name: str
+    description: str
+    categories: tuple[str, ...]
+    places: tuple[str, ...]
+    starts_on: date
+    ends_on: date
+    multiplier: int
+    budget_points: int
+
+
+@static_cache.cached("campaigns")
+def published_campaigns() -> tuple[PublishedCampaign, ...]:
+    """Every published campaign, newest first; kept per process until one is published, hidden or created."""
+    return tuple(
+        PublishedCampaign(
+            id=c.id,
+            name=c.name,
+            description=c.description,
+            categories=tuple(c.categories),
+            places=tuple(c.places),
+            starts_on=c.starts_on,
+            ends_on=c.ends_on,
+            multiplier=c.multiplier,
+            budget_points=c.budget_points,
+        )
+        for c in db.session.scalars(_published_query())
+    )
+
+
+@dataclass(frozen=True)
 class Listing:
-    current: list[Campaign]
-    upcoming: list[Campaign]
-    past: list[Campaign]
+    current: list[PublishedCampaign]
+    upcoming: list[PublishedCampaign]
+    past: list[PublishedCampaign]
 
 
 def public_campaigns(today: date | None = None) -> Listing:
     today = today or local_date(utcnow())
-    current, upcoming, past = [], [], []
-    for campaign in db.session.scalars(_published_query()):
-        state = points_campaigns.status(campaign, today)
+    current: list[PublishedCampaign] = []
+    upcoming: list[PublishedCampaign] = []
+    past: list[PublishedCampaign] = []
+    for campaign in published_campaigns():
+        state = points_campaigns.status(campaign, today)  # type: ignore[arg-type]
         {"active": current, "scheduled": upcoming, "ended": past}[state].append(campaign)
     upcoming.reverse()  # the soonest first
     return Listing(current, upcoming, past)
 
 
-def current_public(today: date | None = None, limit: int = 3) -> list[Campaign]:
+def current_public(today: date | None = None, limit: int = 3) -> list[PublishedCampaign]:
     """Published campaigns running today, for the home page and the report form."""
     today = today or local_date(utcnow())
-    return list(
-        db.session.scalars(
-            _published_query().where(Campaign.starts_on <= today, Campaign.ends_on >= today).limit(limit)
-        )
-    )
+    return [c for c in published_campaigns() if c.starts_on <= today <= c.ends_on][:limit]
 
 
 def get_public(campaign_id: int) -> Campaign:
@@ -178,6 +212,17 @@ def progress(campaign: Campaign) -> Progress:
         closed_due=closed_due or 0,
         on_time=on_time or 0,
     )
+
+
+FIGURES_SECONDS = 120  # progress and area of a public campaign page, kept per process (webapp.cache.remember)
+
+
+def public_progress(campaign: Campaign) -> Progress:
+    return static_cache.remember("campaign-progress", FIGURES_SECONDS, campaign.id, lambda: progress(campaign))
+
+
+def public_area(campaign: Campaign) -> Area:
+    return static_cache.remember("campaign-area", FIGURES_SECONDS, campaign.id, lambda: area(campaign))
 
 
 def cases(campaign: Campaign, page: int, per_page: int = 10) -> Page[opendata.PublicReport]:

@@ -31,7 +31,7 @@ def current_campaigns(limit: int = 3) -> list[Campaign]:
 def campaign_categories(campaign: Campaign) -> list[str]:
     names = []
     for code in campaign.categories:
-        category = taxonomy.get_category(code)
+        category = taxonomy.active_category(code)
         names.append(category.name if category else code)
     return names
 
@@ -57,7 +57,7 @@ def detail(campaign_id: int) -> Response:
     campaign = services.get_public(campaign_id)
     context = _detail_context(campaign)
     if not is_fragment_request():  # the counts and the area are only on the full page
-        context.update(progress=services.progress(campaign), area=services.area(campaign))
+        context.update(progress=services.public_progress(campaign), area=services.public_area(campaign))
     return page_or_fragment("campaigns/detail.html", "campaigns/_cases.html", **context)
 
 

@@ -32,6 +32,7 @@ def can_rate(report: Report, user: User | None) -> bool:
     return (
         user is not None
         and report.reporter_id == user.id
+        and report.handler_id != user.id  # nobody rates their own fix (a volunteer's report-and-fix)
         and report.status is ReportStatus.CLOSED
         and rating_of(report, user) is None
     )
@@ -40,6 +41,8 @@ def can_rate(report: Report, user: User | None) -> bool:
 def rate(report: Report, user: User, *, stars: int, comment: str = "", reopen: bool = False) -> Rating:
     if report.reporter_id != user.id:
         raise RatingError(_("Only the resident who reported this problem can rate it."))
+    if report.handler_id == user.id:
+        raise RatingError(_("You fixed this problem yourself, so it is not yours to rate."))
     if report.status is not ReportStatus.CLOSED:
         raise RatingError(_("A report can be rated once it is closed."))
     if rating_of(report, user) is not None:

@@ -136,6 +136,27 @@ def check_jobs() -> Check:
     return Check(True, details, warning="immediate" if state["immediate"] else "")
 
 
+def readiness() -> dict[str, str]:
+    """/readyz: "ok" or "unavailable" for the database, the storage (one cheap lookup: reachable, credentials
+    accepted) and the job queue (its length read from Redis/SQLite)."""
+    state = {"db": "ok" if ping_database() is not None else "unavailable"}
+    try:
+        current_app.extensions["storage"].exists("_health/readyz.probe")
+        state["storage"] = "ok"
+    except Exception:  # unreachable, refused credentials, missing bucket: not ready
+        current_app.logger.warning("readyz: the storage does not answer", exc_info=True)
+        state["storage"] = "unavailable"
+    from webapp.jobs import queue_state
+
+    try:
+        queue_state()
+        state["jobs"] = "ok"
+    except Exception:
+        current_app.logger.warning("readyz: the job queue does not answer", exc_info=True)
+        state["jobs"] = "unavailable"
+    return state
+
+
 def errors() -> dict[str, Any]:
     now = utcnow()
     return {

@@ -18,17 +18,18 @@ import sqlalchemy as sa
 from flask import url_for
 from flask_babel import gettext as _
 
+from webapp import cache as static_cache
 from webapp.accounts.models import Department
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
 from webapp.geo.models import Grid
-from webapp.localtime import local_date, midnight
+from webapp.localtime import local_date, midnight, month_bounds
 from webapp.pagination import Page
-from webapp.reports import privacy
+from webapp.reports import privacy, taxonomy
 from webapp.reports.models import Category, Report, ReportPhoto
 from webapp.reports.status import ReportStatus
 
-UNPUBLISHED = (ReportStatus.PENDING_REVIEW, ReportStatus.REJECTED)
+UNPUBLISHED = tuple(privacy.UNREVIEWED_STATUSES)  # only reports the review team accepted are published
 MAX_CATEGORIES = 50
 BATCH = 500  # rows read per query while exporting: memory stays flat however large the export
 MAP_LIMIT = 1000  # the newest reports drawn on the map
@@ -250,11 +251,11 @@ def _photo_keys(ids: list[int]) -> dict[int, tuple[str, ...]]:
 
 
 def _to_public(rows: list[sa.Row[Any]], with_photos: bool = True) -> list[PublicReport]:
-    sensitive_ids = [row.id for row in rows if privacy.is_sensitive(row.category_code)]
-    photos = _photo_keys([row.id for row in rows if row.id not in sensitive_ids]) if with_photos else {}
+    shown_ids = [row.id for row in rows if privacy.is_published(row.category_code, row.status)]
+    photos = _photo_keys(shown_ids) if with_photos else {}
     result = []
     for row in rows:
-        place = privacy.public_location(row.category_code, row.lat, row.lon, row.address)
+        place = privacy.public_location(row.category_code, row.lat, row.lon, row.address, row.status)
         result.append(
             PublicReport(
                 id=row.id,
@@ -273,7 +274,7 @@ def _to_public(rows: list[sa.Row[Any]], with_photos: bool = True) -> list[Public
                 lon=place.lon,
                 location_coarsened=place.coarsened,
                 address=place.address,
-                description=privacy.public_description(row.category_code, row.description),
+                description=privacy.public_description(row.category_code, row.description, row.status),
                 department=row.department_zh or "",
                 photo_keys=photos.get(row.id, ()),
             )
@@ -310,9 +311,13 @@ def count(where: list[Any]) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(Report).where(*where)) or 0
 
 
-def page_of(where: list[Any], page: int, per_page: int) -> Page[PublicReport]:
-    """One page of published reports matching ``where``, newest first."""
-    total = count(where)
+def page_of(where: list[Any], page: int, per_page: int, count_key: Any = None) -> Page[PublicReport]:
+    """One page of published reports matching ``where``, newest first. With ``count_key`` (e.g. the filters) the
+    total is kept COUNT_SECONDS per process."""
+    if count_key is None:
+        total = count(where)
+    else:
+        total = static_cache.remember("open-data-count", COUNT_SECONDS, count_key, lambda: count(where))
     page = min(max(page, 1), max(1, math.ceil(total / per_page)))
     rows = db.session.execute(
         _columns()
@@ -368,38 +373,62 @@ class Headline:
         return self.on_time / self.closed_due if self.closed_due else None
 
 
-def headline(today: date | None = None, top: int = 5) -> Headline:
-    today = today or local_date(utcnow())
-    first = today.replace(day=1)
-    following = (first + timedelta(days=32)).replace(day=1)
-    start, end = midnight(first), midnight(following)
+HEADLINE_SECONDS = 300  # the month's figures are kept this long per process (webapp.cache.remember)
+COUNT_SECONDS = 30  # the number of reports matching a filter
+
+
+@dataclass(frozen=True)
+class _MonthFigures:
+    received: int
+    closed: int
+    closed_due: int
+    on_time: int
+    median_days: float | None
+    top: tuple[tuple[str, int], ...]
+
+
+def _month_figures(start: datetime, end: datetime, top: int) -> _MonthFigures:
     received_in = (Report.created_at >= start, Report.created_at < end)
     closed_in = (Report.status == ReportStatus.CLOSED, Report.closed_at >= start, Report.closed_at < end)
-
-    def number(*where: Any) -> int:
-        return db.session.scalar(sa.select(sa.func.count()).select_from(Report).where(*where)) or 0
-
-    durations = [
-        (closed - created).total_seconds() / 86400
-        for created, closed in db.session.execute(sa.select(Report.created_at, Report.closed_at).where(*closed_in))
-    ]
+    durations = []
+    closed_due = on_time = 0
+    for created, closed, due in db.session.execute(
+        sa.select(Report.created_at, Report.closed_at, Report.due_at).where(*closed_in)
+    ):
+        durations.append((closed - created).total_seconds() / 86400)
+        if due is not None:
+            closed_due += 1
+            on_time += closed <= due
     by_category = db.session.execute(
         sa.select(Report.category_code, sa.func.count().label("n"))
         .where(*received_in)
         .group_by(Report.category_code)
         .order_by(sa.desc("n"), Report.category_code)
-        .limit(top)
     ).all()
-    names = {
-        c.code: c.name
-        for c in db.session.scalars(sa.select(Category).where(Category.code.in_([r[0] for r in by_category])))
-    }
+    return _MonthFigures(
+        received=sum(n for _, n in by_category),
+        closed=len(durations),
+        closed_due=closed_due,
+        on_time=on_time,
+        median_days=round(statistics.median(durations), 1) if durations else None,
+        top=tuple((code, n) for code, n in by_category[:top]),
+    )
+
+
+def headline(today: date | None = None, top: int = 5) -> Headline:
+    """This month's figures: two statements, kept HEADLINE_SECONDS per process (no scan on every page view)."""
+    today = today or local_date(utcnow())
+    first = today.replace(day=1)
+    start, end = month_bounds(first)
+    figures = static_cache.remember(
+        "open-data-headline", HEADLINE_SECONDS, (first, top), lambda: _month_figures(start, end, top)
+    )
     return Headline(
         month=first,
-        received=number(*received_in),
-        closed=len(durations),
-        closed_due=number(*closed_in, Report.due_at.is_not(None)),
-        on_time=number(*closed_in, Report.due_at.is_not(None), Report.closed_at <= Report.due_at),
-        median_days=round(statistics.median(durations), 1) if durations else None,
-        top_categories=[(code, names.get(code, code), n) for code, n in by_category],
+        received=figures.received,
+        closed=figures.closed,
+        closed_due=figures.closed_due,
+        on_time=figures.on_time,
+        median_days=figures.median_days,
+        top_categories=[(code, taxonomy.category_name(code), n) for code, n in figures.top],
     )

@@ -13,6 +13,7 @@ from datetime import date
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
+from webapp import cache as static_cache
 from webapp.accounts.models import User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
@@ -152,6 +153,7 @@ def create_campaign(
     )
     db.session.add(campaign)
     db.session.flush()
+    static_cache.bump("campaigns")
     audit(
         admin,
         "campaign_created",

@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import aliased
 
+from webapp import cache as static_cache
 from webapp.accounts.models import User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
@@ -397,6 +398,15 @@ def rolls(period: Period, viewer: User | None = None) -> Rolls:
         communities=sorted(_community_rows(found["community"]), key=lambda row: (row.rank, row.code)),
         mine=mine,
     )
+
+
+ROLLS_SECONDS = 120  # the public rolls are kept this long per process (webapp.cache.remember)
+
+
+def public_rolls(period: Period) -> Rolls:
+    """The rolls as anyone sees them (no viewer), kept ROLLS_SECONDS per process: the ledger is not aggregated on
+    every page view."""
+    return static_cache.remember("honour-rolls", ROLLS_SECONDS, period, lambda: rolls(period, None))
 
 
 def _order(row: PersonRow | HouseholdRow) -> tuple[int, int]:

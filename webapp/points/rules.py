@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
+from webapp import cache as static_cache
 from webapp import localtime
 from webapp.accounts.models import User
 from webapp.db import db, utcnow
@@ -89,18 +90,25 @@ class Rules:
         return int(self[key] if key in DEFAULT_SETTINGS else self["activity_other_points"])
 
 
+@static_cache.cached("points_rules")
+def _published_versions() -> tuple[tuple[datetime, int, str], ...]:
+    """(effective_from, version, settings JSON) of every version, latest first; kept per process until the next
+    ``publish``."""
+    rows = db.session.execute(
+        sa.select(PointsRules.effective_from, PointsRules.version, PointsRules.settings_json).order_by(
+            PointsRules.effective_from.desc(), PointsRules.version.desc()
+        )
+    )
+    return tuple((effective_from, version, settings) for effective_from, version, settings in rows)
+
+
 def effective(at: datetime | None = None) -> Rules:
     """The rules in force at ``at`` (now by default). Version 1 holds the defaults until an admin changes them."""
     at = at or utcnow()
-    row = db.session.scalar(
-        sa.select(PointsRules)
-        .where(PointsRules.effective_from <= at)
-        .order_by(PointsRules.effective_from.desc(), PointsRules.version.desc())
-        .limit(1)
-    )
-    if row is None:
-        return Rules(0, dict(DEFAULT_SETTINGS))
-    return Rules(row.version, {**DEFAULT_SETTINGS, **row.settings})
+    for effective_from, version, settings_json in _published_versions():
+        if effective_from <= at:
+            return Rules(version, {**DEFAULT_SETTINGS, **json.loads(settings_json)})
+    return Rules(0, dict(DEFAULT_SETTINGS))
 
 
 def starts_mid_month(moment: datetime) -> bool:
@@ -156,6 +164,7 @@ def publish(settings: dict[str, Any], *, effective_from: datetime, admin: User, 
         created_at=now,
     )
     db.session.add(row)
+    static_cache.bump("points_rules")
     db.session.add(
         FundAudit(
             actor_id=admin.id,

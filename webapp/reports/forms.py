@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import FileStorage
-from wtforms import FloatField, SelectField, StringField
+from wtforms import BooleanField, FloatField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
@@ -130,3 +130,4 @@ class PosterForm(FlaskForm):
     lat = FloatField(_l("Latitude (optional)"), validators=[Optional(), NumberRange(-90, 90)])
     lon = FloatField(_l("Longitude (optional)"), validators=[Optional(), NumberRange(-180, 180)])
     campaign_id = SelectField(_l("Campaign"), coerce=_optional_int, validators=[Optional()])
+    again = BooleanField(_l("Print another poster for this asset anyway"))

@@ -21,7 +21,7 @@ def photo_limits() -> services.PhotoLimits:
 
 def submission_rate_key() -> str:
     """Submissions are rate-limited per resident (per address when not logged in)."""
-    return f"user:{current_user.get_id()}" if current_user.is_authenticated else request.remote_addr or "?"
+    return f"user:{current_user.id}" if current_user.is_authenticated else request.remote_addr or "?"
 
 
 def submit_from_request(channel: Channel, *, client_id_required: bool) -> tuple[Report, bool]:

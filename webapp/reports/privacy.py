@@ -1,20 +1,26 @@
-"""What of a report may be published, in one place: the open-data page, its map, JSON and CSV downloads, the
-public campaign pages and Open311 all read reports through ``public_location`` and ``is_sensitive``; the report
-pages and ``/api/v1/reports/<id>`` through ``shown_in_full``.
+"""What of a report a viewer may see, in one place. Every surface that shows a report outside the staff side asks
+this module: the report pages and list (and their share preview), ``/api/v1/reports``, Open311 GeoReport v2 (list
+and detail, JSON and XML), the open-data page, map, JSON/CSV/GeoJSON downloads, the campaign pages, ``/media/``
+and the notifications sent to followers.
 
 The rule
 --------
-* A report in a *sensitive* category (``Category.sensitive``, set in data/categories.json) points at a person,
-  a home or a neighbour, or at a security installation. Published, its position is snapped to the centre of a
-  ~500 m cell (``coarsen``), and its address, grid, community, description and photos are left out; the district
-  and street stay.
-* Every other report keeps its position (rounded to 5 decimals, about 1 m), address, description (with anything
-  that looks like a phone or ID number masked) and its EXIF-free display photos.
-* Safety-critical categories (gas leaks, open manholes …) are *not* coarsened unless listed: their exact place is
+* The reporter and the city's staff see everything (``view`` → ``ReportView.privileged``).
+* Everyone else (anonymous visitors, other residents) sees a report **in full only once the review team has
+  accepted it** (``is_reviewed``) **and when its category is not sensitive** (``is_sensitive``): the position
+  (rounded to 5 decimals, about 1 m), the address, the description and the timeline notes with anything that
+  looks like a phone or ID-card number masked (``mask_numbers``), and the EXIF-free display photos.
+* Otherwise (waiting for review, not accepted, or a sensitive category) they see the category, the status, the
+  progress steps and a coarse place: the centre of a ~500 m cell (``coarsen``), district and street. No address,
+  grid, community, description, notes or photos; ``/media/`` refuses its photos to them.
+* A *sensitive* category (``Category.sensitive``, set in data/categories.json) points at a person, a home or a
+  neighbour, or at a security installation. Whether a category is sensitive is asked through ``is_sensitive(code)``
+  only.
+* Safety-critical categories (gas leaks, open manholes …) are *not* sensitive unless listed: their exact place is
   in public space and warns people away from a hazard.
-* Nothing about the reporter is published: no name, phone, account or device.
-* Photos get a public (cacheable, presigned) URL only when ``photos_public``: the report was accepted by the review
-  team and is not sensitive. Everyone else's view of a photo is streamed through the app after ``shown_in_full``.
+* Nothing about the reporter is published: no name (unless they chose to show it), phone, account or device.
+* Photos get a URL that works without the app (presigned, a year-long public cache) only when
+  ``photos_public``; everyone else's view of a photo is streamed through the app after ``photo_access``.
 """
 
 from __future__ import annotations
@@ -44,6 +50,25 @@ def sensitive_categories() -> frozenset[str]:
     return category_facts.sensitive_codes()
 
 
+# Reports the review team has not accepted (yet): waiting for review, or refused (duplicates, not city business…).
+UNREVIEWED_STATUSES: frozenset[ReportStatus] = frozenset({ReportStatus.PENDING_REVIEW, ReportStatus.REJECTED})
+
+
+def is_reviewed(status: ReportStatus | str) -> bool:
+    """Whether a report in this status was accepted by the review team (its details may then be public)."""
+    return ReportStatus(status) not in UNREVIEWED_STATUSES
+
+
+def is_published(category_code: str | None, status: ReportStatus | str) -> bool:
+    """Whether the public may see a report's details: accepted by review and not of a sensitive category."""
+    return is_reviewed(status) and not is_sensitive(category_code)
+
+
+def mask_numbers(text: str | None) -> str:
+    """Runs of 7+ digits (phone, ID-card, plate numbers; spaces or hyphens between digits) become ``***``."""
+    return _NUMBER.sub("***", text or "")
+
+
 def coarsen(lat: float, lon: float) -> tuple[float, float]:
     """The centre of the ~500 m cell holding (lat, lon).
 
@@ -66,43 +91,92 @@ class PublicLocation:
     coarsened: bool
 
 
-def public_location(category_code: str | None, lat: float | None, lon: float | None, address: str) -> PublicLocation:
+def public_location(
+    category_code: str | None,
+    lat: float | None,
+    lon: float | None,
+    address: str,
+    status: ReportStatus | str = ReportStatus.ACCEPTED,
+) -> PublicLocation:
     """Where a report may be shown to the public (see the module's rule)."""
     if lat is None or lon is None:
         lat = lon = None
-    if is_sensitive(category_code):
+    if not is_published(category_code, status):
         if lat is not None and lon is not None:
             lat, lon = coarsen(lat, lon)
         return PublicLocation(lat, lon, "", True)
     if lat is not None and lon is not None:
         lat, lon = round(lat, 5), round(lon, 5)
-    return PublicLocation(lat, lon, address or "", False)
+    return PublicLocation(lat, lon, mask_numbers(address), False)
 
 
-def public_description(category_code: str | None, description: str) -> str:
-    """The description for open data: none for sensitive categories; numbers that could reach a person masked."""
-    if is_sensitive(category_code):
+def public_description(
+    category_code: str | None, description: str, status: ReportStatus | str = ReportStatus.ACCEPTED
+) -> str:
+    """The description for the public: none unless published; numbers that could reach a person masked."""
+    if not is_published(category_code, status):
         return ""
-    return _NUMBER.sub("***", description or "")
+    return mask_numbers(description)
 
 
-def shown_in_full(report: Any, viewer: Any) -> bool:
-    """Whether a report page may show this viewer the exact place, the description and the photos.
-
-    Reports of sensitive categories show them only to their reporter and to staff; everyone else sees the category,
-    the status, the progress and the coarsened place, as in the open data.
-    """
-    if not is_sensitive(report.category_code):
-        return True
+def is_privileged(report: Any, viewer: Any) -> bool:
+    """The reporter and the city's staff see a report as it was sent."""
     if viewer is None or not getattr(viewer, "is_authenticated", False):
         return False
     return viewer.id == report.reporter_id or viewer.role.is_staff
 
 
+@dataclass(frozen=True)
+class ReportView:
+    """What one viewer may see of one report. ``full``: the exact place, the description and the photos."""
+
+    privileged: bool
+    full: bool
+    lat: float | None
+    lon: float | None
+    address: str
+    description: str
+    coarsened: bool
+    # Why the details are withheld: "sensitive" (the category), "unreviewed" (not accepted by review yet) or "".
+    reason: str = ""
+
+    @property
+    def photos(self) -> bool:
+        return self.full
+
+    def note(self, text: str | None) -> str:
+        """A timeline note as this viewer may read it."""
+        if self.privileged:
+            return text or ""
+        return mask_numbers(text) if self.full else ""
+
+
+def view(report: Any, viewer: Any) -> ReportView:
+    """What ``viewer`` (a user, or None for an anonymous visitor) may see of ``report``."""
+    if is_privileged(report, viewer):
+        return ReportView(True, True, report.lat, report.lon, report.address or "", report.description or "", False)
+    place = public_location(report.category_code, report.lat, report.lon, report.address, report.status)
+    description = public_description(report.category_code, report.description, report.status)
+    reason = "sensitive" if is_sensitive(report.category_code) else "" if is_reviewed(report.status) else "unreviewed"
+    return ReportView(
+        False, not place.coarsened, place.lat, place.lon, place.address, description, place.coarsened, reason
+    )
+
+
+def shown_in_full(report: Any, viewer: Any) -> bool:
+    """Whether this viewer may see the exact place, the description and the photos of ``report``."""
+    return view(report, viewer).full
+
+
 def photos_public(report: Any) -> bool:
-    """Whether a report's photos may be given a URL that works without the app (a presigned object-store URL, a
-    year-long public cache): accepted by the review team (not waiting for review, not refused) and not sensitive.
-    Photos of other reports are streamed through the app to whoever ``shown_in_full`` allows."""
-    if is_sensitive(report.category_code):
-        return False
-    return report.status not in (ReportStatus.PENDING_REVIEW, ReportStatus.REJECTED)
+    """Whether a report's photos may get a URL that works without the app (a presigned object-store URL, a
+    year-long public cache): the public sees the report in full."""
+    return is_published(report.category_code, report.status)
+
+
+def photo_access(report: Any, viewer: Any) -> str | None:
+    """How ``/media/`` may serve a photo of ``report`` to ``viewer``: "public" (any cache), "private" (this
+    viewer only, never a shared cache) or None (not at all)."""
+    if photos_public(report):
+        return "public"
+    return "private" if is_privileged(report, viewer) else None

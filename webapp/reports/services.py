@@ -15,11 +15,14 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import joinedload, raiseload, selectinload
 
+from webapp import cache as static_cache
 from webapp.accounts.models import User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError, InvalidFields
 from webapp.geo.distance import bounding_box, haversine_m, valid_coordinates
+from webapp.geo.models import Grid
 from webapp.geo.services import locate
 from webapp.pagination import Page
 from webapp.photos import pipeline, references, rejections
@@ -45,6 +48,8 @@ ADDRESS_MAX = 200
 # List thumbnails are shown 80 CSS px wide; 160 px covers a 2x screen and keeps a list of ten under ~40 KB.
 THUMB_EDGE = 160
 THUMB_QUALITY = 60
+# The number of reports matching a list's filters is kept this long per process (webapp.cache.remember).
+COUNT_SECONDS = 30
 
 
 class ReportInvalid(InvalidFields):
@@ -171,11 +176,8 @@ def photo_access(key: str, viewer: Any) -> str | None:
         .distinct()
     ).all()
     if reports:
-        if any(privacy.photos_public(report) for report in reports):
-            return "public"
-        if any(privacy.shown_in_full(report, viewer) for report in reports):
-            return "private"
-        return None
+        found = {privacy.photo_access(report, viewer) for report in reports}
+        return "public" if "public" in found else "private" if "private" in found else None
     if any(check(key) for check in _public_file_checks):
         return "public"
     return None
@@ -378,8 +380,37 @@ def follower_count(report: Report) -> int:
 # --- Reading ----------------------------------------------------------------------------------------------------
 
 
+# What a report card (templates/reports/_card.html) shows, loaded with the list in a fixed number of queries
+# whatever its length; any other relationship raises, so a template that starts needing one fails in the tests
+# instead of sending one query per card.
+# Photos come in the same query (a list page is one statement); results then need ``.unique()``.
+CARD_LOAD = (
+    joinedload(Report.category),
+    # the grid's label, not its polygon (GeoJSON text, often kilobytes per grid)
+    joinedload(Report.grid).load_only(
+        Grid.code, Grid.name, Grid.district_name, Grid.street_name, Grid.community_name, raiseload=True
+    ),
+    joinedload(Report.photos),
+    raiseload("*"),
+)
+# What the public report page shows (templates/reports/detail.html).
+PAGE_LOAD = (
+    joinedload(Report.category).joinedload(Category.group),
+    joinedload(Report.grid),
+    joinedload(Report.reporter),
+    joinedload(Report.department),
+    selectinload(Report.photos),
+    selectinload(Report.events),
+)
+
+
 def get_report(report_id: int) -> Report | None:
     return db.session.get(Report, report_id)
+
+
+def get_report_for_page(report_id: int) -> Report | None:
+    """The report with everything its public page shows, in two queries."""
+    return db.session.get(Report, report_id, options=PAGE_LOAD)
 
 
 def page_context(report: Report, viewer: User | None) -> dict[str, object]:
@@ -431,7 +462,9 @@ def public_reports(
     status: str | None = None,
     page: int = 1,
     per_page: int = 20,
+    with_total: bool = True,
 ) -> Page[Report]:
+    """One page of every report, newest first; ``with_total=False`` skips counting them (total: -1)."""
     stmt = sa.select(Report)
     if category:
         stmt = stmt.where(Report.category_code == category)
@@ -443,11 +476,23 @@ def public_reports(
         stmt = stmt.where(Report.status.in_(FINAL_STATUSES))
     elif status in ReportStatus.__members__.values():
         stmt = stmt.where(Report.status == ReportStatus(status))
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    total = -1
+    if with_total:
+        count = sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
+        total = static_cache.remember(
+            "report-count", COUNT_SECONDS, (group, category, status), lambda: db.session.scalar(count) or 0
+        )
     page = max(1, page)
-    items = db.session.scalars(
-        stmt.order_by(Report.created_at.desc(), Report.id.desc()).offset((page - 1) * per_page).limit(per_page)
-    ).all()
+    items = (
+        db.session.scalars(
+            stmt.options(*CARD_LOAD)
+            .order_by(Report.created_at.desc(), Report.id.desc())
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+        )
+        .unique()
+        .all()
+    )
     return Page(list(items), page, per_page, total)
 
 
@@ -455,10 +500,11 @@ def reports_by(user: User, limit: int = 100) -> list[Report]:
     return list(
         db.session.scalars(
             sa.select(Report)
+            .options(*CARD_LOAD)
             .where(Report.reporter_id == user.id)
             .order_by(Report.created_at.desc(), Report.id.desc())
             .limit(limit)
-        )
+        ).unique()
     )
 
 
@@ -466,9 +512,10 @@ def followed_by(user: User, limit: int = 100) -> list[Report]:
     return list(
         db.session.scalars(
             sa.select(Report)
+            .options(*CARD_LOAD)
             .join(ReportFollower, ReportFollower.report_id == Report.id)
             .where(ReportFollower.user_id == user.id)
             .order_by(ReportFollower.created_at.desc())
             .limit(limit)
-        )
+        ).unique()
     )

@@ -6,8 +6,12 @@ into the database by ``sync_categories`` whenever the schema is upgraded, so rep
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, fields
+from typing import Any
+
 import sqlalchemy as sa
 
+from webapp import cache as static_cache
 from webapp.db import db
 from webapp.reports.category_facts import load_taxonomy
 from webapp.reports.models import Category, CategoryGroup, TimeUnit
@@ -49,17 +53,113 @@ def sync_categories() -> int:
         if code not in seen:
             category.active = False
     db.session.flush()
+    static_cache.bump("taxonomy")
     return len(seen)
 
 
-def groups() -> list[CategoryGroup]:
-    """All groups with their active categories, in display order."""
-    result = db.session.scalars(sa.select(CategoryGroup).order_by(CategoryGroup.sort_order)).all()
-    return [g for g in result if any(c.active for c in g.categories)]
+# --- The cached copy pages read ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class CategoryInfo:
+    """A category as pages show it: the row's values, read from the process's copy instead of the database."""
+
+    code: str
+    group_code: str
+    name_zh: str
+    name_en: str
+    kind: str
+    time_limit_value: int
+    time_limit_unit: TimeUnit
+    volunteer_ok: bool
+    safety_critical: bool
+    local_extension: bool
+    standard_ref: str
+    keywords_zh: str
+    keywords_en: str
+    sort_order: int
+    active: bool
+    group: GroupInfo = field(init=False, repr=False)
+
+    # The same definitions as the model's (one place for each): names by language, time limit, data-file facts.
+    name = Category.__dict__["name"]
+    time_limit_label = Category.__dict__["time_limit_label"]
+    volunteer_suitable = property(Category.__dict__["volunteer_suitable"].fget)
+    sensitive = Category.__dict__["sensitive"]
+    open311_attributes = Category.__dict__["open311_attributes"]
+
+
+@dataclass(frozen=True, eq=False)
+class GroupInfo:
+    code: str
+    name_zh: str
+    name_en: str
+    hint_zh: str
+    hint_en: str
+    owner_type: str
+    sort_order: int
+    categories: tuple[CategoryInfo, ...] = ()  # in display order, inactive ones included (old reports)
+
+    name = CategoryGroup.__dict__["name"]
+    hint = CategoryGroup.__dict__["hint"]
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    groups: tuple[GroupInfo, ...]  # groups with at least one active category, in display order
+    by_code: dict[str, CategoryInfo]  # every category, active or not
+    # Markup pages built from this version (e.g. the report form's groups), thrown away with it.
+    rendered: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+_CATEGORY_FIELDS = [f.name for f in fields(CategoryInfo) if f.init]
+_GROUP_FIELDS = [f.name for f in fields(GroupInfo) if f.name != "categories"]
+
+
+@static_cache.cached("taxonomy")
+def taxonomy() -> Taxonomy:
+    """Every group and category, in two queries; kept per process until the data changes (``sync_categories``)."""
+    by_group: dict[str, list[CategoryInfo]] = {}
+    by_code: dict[str, CategoryInfo] = {}
+    for row in db.session.execute(sa.select(Category.__table__).order_by(Category.sort_order)).mappings():
+        info = CategoryInfo(**{name: row[name] for name in _CATEGORY_FIELDS})
+        by_group.setdefault(info.group_code, []).append(info)
+        by_code[info.code] = info
+    groups = []
+    for row in db.session.execute(sa.select(CategoryGroup.__table__).order_by(CategoryGroup.sort_order)).mappings():
+        members = tuple(by_group.get(row["code"], ()))
+        group = GroupInfo(**{name: row[name] for name in _GROUP_FIELDS}, categories=members)
+        for member in members:
+            object.__setattr__(member, "group", group)
+        if any(member.active for member in members):
+            groups.append(group)
+    return Taxonomy(tuple(groups), by_code)
+
+
+def groups() -> list[GroupInfo]:
+    """All groups with active categories, in display order (``group.categories`` lists inactive ones too)."""
+    return list(taxonomy().groups)
+
+
+def category_info(code: str | None) -> CategoryInfo | None:
+    """A category (active or retired) for showing it; from the process's copy, no query."""
+    return taxonomy().by_code.get(code) if code else None
+
+
+def active_category(code: str | None) -> CategoryInfo | None:
+    """An active category for checking a choice or showing it; from the process's copy, no query."""
+    info = category_info(code)
+    return info if info is not None and info.active else None
+
+
+def category_name(code: str) -> str:
+    info = category_info(code)
+    return info.name if info is not None else code
 
 
 def get_category(code: str | None) -> Category | None:
-    if not code:
+    """The active category as a row of this session, for services that link a report to it."""
+    if active_category(code) is None:
         return None
     category = db.session.get(Category, code)
     return category if category is not None and category.active else None
@@ -74,7 +174,7 @@ def _name_bonus(text: str, name: str) -> int:
     return 100 if text in name else 0
 
 
-def search(query: str, limit: int = 12) -> list[Category]:
+def search(query: str, limit: int = 12) -> list[CategoryInfo]:
     """Active categories best matching ``query`` in either language.
 
     Chinese is written without spaces, so a Chinese word also matches by its two-character pieces
@@ -88,8 +188,10 @@ def search(query: str, limit: int = 12) -> list[Category]:
         pieces.add(term)
         if not term.isascii() and len(term) > 2:
             pieces.update(term[i : i + 2] for i in range(len(term) - 1))
-    scored: list[tuple[int, int, Category]] = []
-    for category in db.session.scalars(sa.select(Category).where(Category.active.is_(True))):
+    scored: list[tuple[int, int, CategoryInfo]] = []
+    for category in taxonomy().by_code.values():
+        if not category.active:
+            continue
         haystack = " ".join(
             (
                 category.code,

@@ -14,8 +14,10 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from webapp.db import db
 from webapp.errors import DomainError
@@ -33,9 +35,32 @@ bp = Blueprint("reports", __name__)
 
 @bp.get("/")
 def home() -> str:
-    recent = services.public_reports(per_page=5)
     mine = services.reports_by(current_user, limit=3) if current_user.is_authenticated else []
-    return render_template("reports/home.html", recent=recent.items, mine=mine)
+    shown = {report.id for report in mine}  # each report once: mine are not repeated under "recently reported"
+    latest = services.public_reports(per_page=5 + len(mine), with_total=False).items
+    recent = [r for r in latest if r.id not in shown][:5]
+    return render_template("reports/home.html", recent=recent, mine=mine)
+
+
+def _category_choices(chosen: str | None) -> Markup:
+    """The form's category groups (about 220 radio buttons), rendered once per language, taxonomy version and
+    chosen category: rendering them took about half of the form's server time."""
+    current = taxonomy.taxonomy()
+    info = current.by_code.get(chosen or "")
+    code = info.code if info is not None and info.active else ""
+    key = ("report-form-choices", str(get_locale()), code)
+    rendered = current.rendered.get(key)
+    if rendered is None:
+        rendered = Markup(
+            render_template(
+                "reports/_category_choices.html",
+                groups=current.groups,
+                chosen=code,
+                chosen_group=info.group_code if info is not None and code else "",
+            )
+        )
+        current.rendered[key] = rendered
+    return rendered
 
 
 def _render_form(values: dict[str, str], errors: dict[str, str], status: int = 200) -> Response:
@@ -44,10 +69,10 @@ def _render_form(values: dict[str, str], errors: dict[str, str], status: int = 2
     response = make_response(
         render_template(
             "reports/new.html",
-            groups=taxonomy.groups(),
+            category_choices=_category_choices(values.get("category")),
             values=values,
             errors=errors,
-            selected=taxonomy.get_category(values.get("category")),
+            selected=taxonomy.active_category(values.get("category")),
             poster=poster,
         ),
         status,
@@ -115,8 +140,8 @@ def index() -> Response:
     )
 
 
-def _visible_report(report_id: int) -> services.Report:
-    report = services.get_report(report_id)
+def _visible_report(report_id: int, *, for_page: bool = False) -> services.Report:
+    report = services.get_report_for_page(report_id) if for_page else services.get_report(report_id)
     if report is None:  # every report has a public page; what each viewer sees is decided by reports/privacy.py
         abort(404)
     return report
@@ -124,7 +149,7 @@ def _visible_report(report_id: int) -> services.Report:
 
 @bp.get("/reports/<id:report_id>")
 def detail(report_id: int) -> str:
-    report = _visible_report(report_id)
+    report = _visible_report(report_id, for_page=True)
     viewer = current_user if current_user.is_authenticated else None
     return render_template("reports/detail.html", **services.page_context(report, viewer))
 

@@ -37,8 +37,8 @@ def open311_status(status: ReportStatus) -> str:
 
 
 def status_notes(report: Report) -> str | None:
-    """Why the report stands as it does: the refusal reason, else the last step's label and note (both are
-    public on the report page's timeline too)."""
+    """Why the report stands as it does: the refusal reason, else the last step's label and note (the note as the
+    public may read it on the report page's timeline: webapp/reports/privacy.py)."""
     if report.status is ReportStatus.REJECTED and report.reject_reason in REJECT_REASONS:
         text = str(REJECT_REASONS[report.reject_reason])
         if report.duplicate_of_id is not None:
@@ -48,7 +48,8 @@ def status_notes(report: Report) -> str | None:
         return None
     event = report.events[-1]
     label = action_label(event.action)
-    return f"{label}: {event.note}" if event.note else label
+    note = privacy.view(report, None).note(event.note)
+    return f"{label}: {note}" if note else label
 
 
 def w3c(value: datetime | None) -> str | None:
@@ -191,8 +192,8 @@ def request_fields(report: Report, *, english: bool, address_id: str | None = No
     category = report.category
     department = report.department
     closed = report.status in FINAL_STATUSES
-    # The open-data privacy rule (coarse place, no address for sensitive categories) holds here too.
-    place = privacy.public_location(report.category_code, report.lat, report.lon, report.address)
+    # Open311 readers are the public: what they see is decided by webapp/reports/privacy.py, as everywhere.
+    place = privacy.view(report, None)
     updated = (report.closed_at or report.updated_at) if report.status is ReportStatus.CLOSED else report.updated_at
     return {
         "service_request_id": str(report.id),
@@ -200,7 +201,7 @@ def request_fields(report: Report, *, english: bool, address_id: str | None = No
         "status_notes": status_notes(report),
         "service_name": category.name_en if english else category.name_zh,
         "service_code": category.code,
-        "description": report.description[:DESCRIPTION_MAX],
+        "description": place.description[:DESCRIPTION_MAX],
         "agency_responsible": ((department.name_en or department.name_zh) if english else department.name_zh)
         if department is not None
         else None,
@@ -209,11 +210,11 @@ def request_fields(report: Report, *, english: bool, address_id: str | None = No
         "updated_datetime": w3c(updated),
         "expected_datetime": None if closed else w3c(report.due_at),
         "address": place.address or None,
-        "address_id": address_id or None,
+        "address_id": (address_id or None) if place.full else None,
         "zipcode": None,
         "lat": place.lat,
         "long": place.lon,
-        "media_url": None if place.coarsened else _photo_url(report),
+        "media_url": _photo_url(report) if place.photos else None,
     }
 
 

@@ -56,6 +56,6 @@ def finish(message: str, target: str) -> Response:
 
 
 def category_name(code: str) -> str:
-    category = taxonomy.get_category(code)
+    category = taxonomy.active_category(code)
     return category.name if category is not None else _("(retired)")
 

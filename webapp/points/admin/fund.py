@@ -9,14 +9,13 @@ from typing import Any
 import sqlalchemy as sa
 from flask import (
     Response,
-    make_response,
     request,
     url_for,
 )
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from webapp import localtime
+from webapp import csvfile, localtime
 from webapp.db import db
 from webapp.errors import DomainError
 from webapp.points import catalogue, fund
@@ -162,10 +161,8 @@ def add_budget_line() -> Response:
 def reconciliation_csv() -> Response:
     start, end = _period(request.args)
     report = fund.reconcile(*localtime.days_bounds(start, end))
-    response = make_response(fund.to_csv(report))
-    response.headers["Content-Type"] = "text/csv; charset=utf-8"
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="reconciliation-{start.isoformat()}-{end.isoformat()}.csv"'
+    response = csvfile.response(
+        fund.CSV_HEADER, list(fund.csv_rows(report)), f"reconciliation-{start.isoformat()}-{end.isoformat()}.csv"
     )
     response.headers["Cache-Control"] = "no-store"
     return response

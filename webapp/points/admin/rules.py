@@ -37,7 +37,7 @@ def parse_category_points(text: str | None) -> dict[str, int]:
                 field="category_points",
             )
         code, digits = parts
-        if taxonomy.get_category(code) is None:
+        if taxonomy.active_category(code) is None:
             raise rules.RulesError(
                 _("Line %(n)d: there is no category %(code)s.", n=number, code=code), field="category_points"
             )
@@ -71,7 +71,6 @@ def _rules_page(form: RulesForm, status: int = 200) -> Response:
         limits=rules.LIMITS,
         category_name=category_name,
     )
-
 
 
 @bp.get("/rules")

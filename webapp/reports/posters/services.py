@@ -31,6 +31,7 @@ LABEL_MAX = 80
 ASSET_MAX = 40
 # Error correction H (30 %): posters live outdoors, get dirty, scratched and partly covered.
 QR_ERROR = "h"
+STREET_LIGHT_CATEGORY = "01037"  # 路灯: what a street-light poster's reports are about
 # NUL and the other C0 controls: never meant, and PostgreSQL refuses NUL in text.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CODE = re.compile(f"[{CODE_ALPHABET}]{{1,16}}")
@@ -49,6 +50,7 @@ class NewPoster:
     lat: float | None = None
     lon: float | None = None
     campaign_id: int | None = None
+    again: bool = False  # a second poster for an asset that has one already, on purpose (a lost or torn poster)
 
 
 def _campaigns() -> sa.Table:
@@ -95,6 +97,16 @@ def create_poster(actor: User | None, data: NewPoster) -> Poster:
             errors["campaign_id"] = _("There is no such campaign.")
     elif data.kind is PosterKind.CAMPAIGN:
         errors["campaign_id"] = _("A campaign poster needs its campaign.")
+    if asset_id and not data.again and "asset_id" not in errors:
+        existing = db.session.scalar(sa.select(Poster).where(Poster.asset_id == asset_id).order_by(Poster.id).limit(1))
+        if existing is not None:
+            errors["asset_id"] = _(
+                "There is already a poster for %(asset)s (%(label)s, made on %(day)s). To print another one anyway "
+                "(e.g. to replace a torn one), tick the box below.",
+                asset=asset_id,
+                label=existing.label,
+                day=existing.created_at.date().isoformat(),
+            )
     if errors:
         raise PosterInvalid(errors)
     if grid_code is None and data.lat is not None and data.lon is not None:
@@ -163,6 +175,8 @@ def report_form_args(poster: Poster) -> dict[str, str]:
         args["address"] = poster.label
     if poster.asset_id:
         args["asset"] = poster.asset_id
+    if poster.kind is PosterKind.STREETLIGHT:
+        args["category"] = STREET_LIGHT_CATEGORY
     return args
 
 

@@ -101,6 +101,7 @@ def create() -> Response | str:
                 lat=form.lat.data,
                 lon=form.lon.data,
                 campaign_id=form.campaign_id.data,
+                again=bool(form.again.data),
             )
             try:
                 poster = posters.create_poster(current_user, data)

@@ -1,0 +1,212 @@
+"""The in-process copies of static data (webapp.cache): versioned in the database so that several processes
+agree, invalidated by the services that change the data, read with at most one query per request; and public
+figures kept for a short time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from tests.factories import make_report, make_user
+from tests.helpers import count_queries
+from webapp import cache
+from webapp.accounts.models import Role
+from webapp.campaigns import services as campaign_pages
+from webapp.db import db, utcnow
+from webapp.localtime import local_date
+from webapp.opendata import services as opendata
+from webapp.points import rules
+from webapp.points.campaigns import create_campaign
+from webapp.reports import taxonomy
+from webapp.reports.models import Category
+
+
+class Process:
+    """The memory of one app process (its copies and figures) on the shared test database: another gunicorn
+    worker or another server. ``with process.request():`` runs one request in it."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.memory: dict[str, Any] = {"static_cache": {}, "figure_cache": {}, "static_cache_versions": None}
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        saved = {name: self.app.extensions.get(name) for name in self.memory}
+        self.app.extensions.update(self.memory)
+        try:
+            with self.app.test_request_context():
+                yield
+        finally:
+            self.memory = {name: self.app.extensions.get(name) for name in self.memory}
+            for name, value in saved.items():
+                if value is None:
+                    self.app.extensions.pop(name, None)
+                else:
+                    self.app.extensions[name] = value
+
+
+@pytest.fixture
+def other_process(app: Flask) -> Process:
+    return Process(app)
+
+
+def _publish_campaign(name: str = "垃圾满溢专项整治") -> int:
+    admin = make_user(Role.ADMIN)
+    today = local_date(utcnow())
+    campaign = create_campaign(
+        admin,
+        name=name,
+        categories="06042",
+        starts_on=today,
+        ends_on=today + timedelta(days=7),
+        multiplier=2,
+        budget_points=100,
+    )
+    campaign_pages.set_published(admin, campaign, True)
+    return campaign.id
+
+
+def test_a_change_committed_in_one_process_reaches_the_other_on_its_next_request(app, other_process):
+    with other_process.request():
+        assert campaign_pages.current_public() == []  # the other process keeps an (empty) copy
+    with app.test_request_context():
+        campaign_id = _publish_campaign()
+        db.session.commit()
+    with other_process.request():
+        assert [c.id for c in campaign_pages.current_public()] == [campaign_id]
+
+
+def test_other_processes_check_the_versions_at_most_once_a_second(app, other_process, monkeypatch):
+    clock = [5000.0]
+    monkeypatch.setattr(cache.time, "monotonic", lambda: clock[0])
+    monkeypatch.setitem(app.config, "STATIC_CACHE_CHECK_SECONDS", 1.0)
+    with other_process.request():
+        assert campaign_pages.current_public() == []
+    with app.test_request_context():
+        campaign_id = _publish_campaign()
+        db.session.commit()
+        assert [c.id for c in campaign_pages.current_public()] == [campaign_id]  # this process: at once
+    clock[0] += 0.5
+    with other_process.request(), count_queries() as statements:
+        assert campaign_pages.current_public() == []  # checked half a second ago
+    assert statements == []
+    clock[0] += 0.6
+    with other_process.request():
+        assert [c.id for c in campaign_pages.current_public()] == [campaign_id]
+
+
+def test_the_copy_is_kept_between_requests_until_the_version_moves(app):
+    with app.test_request_context():
+        first = taxonomy.taxonomy()
+    with app.test_request_context():
+        assert taxonomy.taxonomy() is first  # no reload
+    with app.test_request_context():
+        taxonomy.sync_categories()  # an upgrade reloads the category data
+        db.session.commit()
+    with app.test_request_context():
+        assert taxonomy.taxonomy() is not first
+
+
+def test_a_rolled_back_change_leaves_every_copy_as_it_was(app, other_process):
+    with other_process.request():
+        assert campaign_pages.current_public() == []
+    with app.test_request_context():
+        _publish_campaign()
+        assert len(campaign_pages.current_public()) == 1  # the changing request sees its own change
+        db.session.rollback()
+    with app.test_request_context():
+        assert campaign_pages.current_public() == []
+    with other_process.request():
+        assert campaign_pages.current_public() == []
+
+
+def test_versions_are_read_once_per_request_however_many_copies_it_reads(app):
+    with app.test_request_context():
+        taxonomy.groups()  # warm every copy
+        campaign_pages.current_public()
+        rules.effective()
+    with app.test_request_context(), count_queries() as statements:
+        taxonomy.groups()
+        taxonomy.category_info("06042")
+        campaign_pages.current_public()
+        rules.effective()
+        taxonomy.search("垃圾")
+    assert len(statements) == 1 and "cache_versions" in statements[0]
+
+
+def test_new_rules_apply_in_every_process_once_committed(app, other_process):
+    admin_id = None
+    with other_process.request():
+        assert rules.effective()["report_points"] == 5
+    with app.test_request_context():
+        admin = make_user(Role.ADMIN)
+        admin_id = admin.id
+        rules.publish({**rules.effective().settings, "report_points": 7}, effective_from=utcnow(), admin=admin)
+        db.session.commit()
+    with other_process.request():
+        assert rules.effective()["report_points"] == 7
+        assert rules.effective(utcnow() - timedelta(days=1))["report_points"] == 5  # the past keeps its version
+    assert admin_id is not None
+
+
+def test_categories_for_pages_are_plain_data_and_services_still_get_rows(ctx):
+    info = taxonomy.category_info("06042")
+    assert info is not None and info.active and info.group.code == info.group_code
+    assert not isinstance(info, Category)
+    row = taxonomy.get_category("06042")
+    assert isinstance(row, Category) and row in db.session
+    assert taxonomy.active_category("99999") is None and taxonomy.get_category("99999") is None
+
+
+def test_a_category_retired_in_the_database_is_refused_even_before_the_copy_reloads(ctx):
+    taxonomy.groups()
+    db.session.get(Category, "06042").active = False
+    db.session.flush()
+    assert taxonomy.get_category("06042") is None  # services check the row itself
+    db.session.rollback()
+
+
+def test_public_figures_are_kept_for_a_while_then_computed_again(app, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(cache.time, "monotonic", lambda: clock[0])
+    calls = []
+
+    def compute() -> int:
+        calls.append(1)
+        return len(calls)
+
+    with app.test_request_context():
+        assert cache.remember("figure", 60, "key", compute) == 1
+        assert cache.remember("figure", 60, "key", compute) == 1
+        assert cache.remember("figure", 60, "other key", compute) == 2
+        clock[0] += 61
+        assert cache.remember("figure", 60, "key", compute) == 3
+
+
+def test_a_report_written_in_this_process_forgets_the_figures_at_once(app):
+    with app.test_request_context():
+        before = opendata.headline()
+        make_report()
+        db.session.commit()
+        assert opendata.headline().received == before.received + 1
+
+
+def test_the_figure_store_stays_bounded(app, monkeypatch):
+    monkeypatch.setattr(cache, "FIGURES_MAX", 10)
+    with app.test_request_context():
+        for key in range(25):
+            cache.remember("figure", 60, key, lambda: 0)
+        assert len(app.extensions["figure_cache"]) <= 10
+
+
+def test_the_version_counter_row_is_created_when_missing(ctx):
+    db.session.execute(sa.delete(cache.CacheVersion))
+    cache.bump("campaigns")
+    cache.bump("campaigns")
+    assert db.session.get(cache.CacheVersion, "campaigns").version == 2

@@ -1,0 +1,188 @@
+"""Query budgets: every list page sends the same number of SQL statements whether it shows 1 item or 50, and no
+more than its ceiling (resident pages 6).
+
+Each test renders the page once to warm what a worker keeps between requests (the logged-in user's session,
+the cached category data), then counts the statements of the next request with 1 item, adds 49 more and counts
+again. A template that starts reading a relationship the list did not load fails here twice over: the list paths
+load with ``raiseload``, so the lazy load raises (a 500), and the count would grow with the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.factories import make_user
+from tests.helpers import HX, count_queries, login
+from tests.unit.cases import make_case, make_department, make_grid, make_staff
+from webapp.accounts.models import Role, User
+from webapp.db import db, utcnow
+from webapp.notifications.services import notify
+from webapp.reports.models import Report, ReportFollower, ReportPhoto
+from webapp.reports.status import ReportStatus
+
+RESIDENT_CEILING = 6
+STAFF_CEILING = 10
+GRID = "140109001001001"
+
+
+def statements(app: Flask, client: FlaskClient, path: str, headers: dict[str, str] | None = None) -> list[str]:
+    client.get(path, headers=headers or {})  # warm: session, caches
+    with app.app_context():
+        engine = db.engine
+    with count_queries(engine) as sent:
+        response = client.get(path, headers=headers or {})
+    assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+    return sent
+
+
+def assert_budget(
+    app: Flask,
+    client: FlaskClient,
+    path: str,
+    add: Callable[[int], None],
+    ceiling: int,
+    headers: dict[str, str] | None = None,
+) -> None:
+    with app.app_context():
+        add(1)
+        db.session.commit()
+    one = statements(app, client, path, headers)
+    with app.app_context():
+        add(49)
+        db.session.commit()
+    fifty = statements(app, client, path, headers)
+    assert len(one) == len(fifty), f"{path}: {len(one)} queries with 1 item, {len(fifty)} with 50:\n" + "\n".join(fifty)
+    assert len(fifty) <= ceiling, f"{path}: {len(fifty)} queries, ceiling {ceiling}:\n" + "\n".join(fifty)
+
+
+def _with_photo(report: Report) -> Report:
+    db.session.add(
+        ReportPhoto(
+            report=report,
+            kind="before",
+            position=0,
+            display_key="d" * 64 + ".jpg",
+            thumb_key="t" * 64 + ".jpg",
+            width=1600,
+            height=1200,
+            thumb_width=160,
+            thumb_height=120,
+            phash="0" * 16,
+        )
+    )
+    return report
+
+
+@pytest.fixture
+def grid(app: Flask) -> str:
+    with app.app_context():
+        make_grid(GRID)
+        db.session.commit()
+    return GRID
+
+
+def public_reports(count: int, reporter: User | None = None) -> list[Report]:
+    """Reports of an ordinary and of a sensitive category (the card shows the grid instead of the address)."""
+    made = []
+    for n in range(count):
+        category = "06001" if n % 2 else "06042"
+        status = ReportStatus.DISPATCHED if n % 3 == 2 else ReportStatus.CLOSED
+        reporter_now = db.session.get(User, reporter.id) if reporter is not None else None
+        made.append(
+            _with_photo(make_case(reporter_now or make_user(), status=status, category_code=category, grid_code=GRID))
+        )
+    db.session.flush()
+    return made
+
+
+@pytest.mark.parametrize("path", ["/", "/reports", "/reports?status=closed&group=D"])
+def test_public_report_lists(app, client, grid, path):
+    assert_budget(app, client, path, public_reports, RESIDENT_CEILING)
+
+
+def test_report_list_fragment(app, client, grid):
+    assert_budget(app, client, "/reports?page=1", public_reports, RESIDENT_CEILING, headers=HX)
+
+
+def test_my_reports_and_the_ones_i_follow(app, client, grid):
+    with app.app_context():
+        resident = make_user()
+        db.session.commit()
+    login(client, resident)
+
+    def add(count: int) -> None:
+        public_reports(count, resident)
+        for report in public_reports(count):
+            db.session.add(ReportFollower(report_id=report.id, user_id=resident.id))
+
+    assert_budget(app, client, "/me/reports", add, RESIDENT_CEILING)
+    assert_budget(app, client, "/", add, RESIDENT_CEILING)
+
+
+def test_my_reports_in_the_api(app, client, grid):
+    with app.app_context():
+        resident = make_user()
+        db.session.commit()
+    login(client, resident)
+    assert_budget(app, client, "/api/v1/me/reports", lambda n: public_reports(n, resident), RESIDENT_CEILING)
+
+
+def test_open_data_list(app, client, grid):
+    assert_budget(app, client, "/open-data", public_reports, RESIDENT_CEILING)
+
+
+def test_open311_requests(app, client, grid):
+    assert_budget(app, client, "/open311/v2/requests.json", public_reports, RESIDENT_CEILING)
+
+
+def test_notifications(app, client, grid):
+    with app.app_context():
+        resident = make_user()
+        db.session.commit()
+    login(client, resident)
+
+    def add(count: int) -> None:
+        user = db.session.get(User, resident.id)
+        for report in public_reports(count):
+            notify([user], "status_changed", report, status="closed")
+
+    assert_budget(app, client, "/me/notifications", add, RESIDENT_CEILING)
+
+
+def test_review_queue(app, client, grid):
+    with app.app_context():
+        reviewer = make_staff(Role.REVIEWER, on_duty=True)
+        db.session.commit()
+    login(client, reviewer)
+
+    def add(count: int) -> None:
+        for n in range(count):
+            _with_photo(make_case(emergency=n % 7 == 0, grid_code=GRID))
+
+    assert_budget(app, client, "/review/", add, STAFF_CEILING)
+
+
+def test_department_inbox(app, client, grid):
+    with app.app_context():
+        department = make_department()
+        head = make_staff(Role.DEPARTMENT, department, head=True)
+        db.session.commit()
+        department_id = department.id
+    login(client, head)
+
+    def add(count: int) -> None:
+        for n in range(count):
+            make_case(
+                status=ReportStatus.DISPATCHED if n % 2 else ReportStatus.IN_PROGRESS,
+                department_id=department_id,
+                dispatched_at=utcnow() - timedelta(hours=n),
+                due_at=utcnow() + timedelta(hours=24 - n),
+                grid_code=GRID,
+            )
+
+    assert_budget(app, client, "/department/", add, STAFF_CEILING)

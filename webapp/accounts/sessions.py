@@ -1,0 +1,135 @@
+"""Logged-in sessions that end when they should.
+
+Flask's session cookie is signed, not stored, so a copy of it would work for as long as the key does. Each login
+therefore starts a ``UserSession`` row with a random token; the token travels in the session cookie and in the
+remember cookie as part of Flask-Login's user id (``User.get_id`` → ``"<user id>:<token>"``), and the user loader
+accepts a cookie only while its row exists. So:
+
+* logging out (``POST /logout``, ``DELETE /api/v1/session``) deletes that session's row: every saved copy of that
+  session's cookies stops working, other devices stay logged in;
+* a password change or reset deletes all the account's rows (the browser that changed it gets a new session);
+* an admin can end all sessions of a staff account (``/admin/staff``), recorded in ``account_events``.
+
+``log_in`` also gives the browser a new CSRF token, so a token seen before the login is worthless after it.
+The functions here flush and never commit; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app, g, request, session
+from flask_babel import lazy_gettext as _l
+from flask_login import login_user, logout_user
+
+from webapp.accounts.models import AccountEvent, Role, User, UserSession
+from webapp.db import db, utcnow
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start(user: User, *, user_agent: str = "") -> str:
+    """A new session for ``user``; sets ``user.session_token`` and returns the token."""
+    token = secrets.token_urlsafe(32)
+    db.session.add(UserSession(user_id=user.id, token_hash=_hash(token), user_agent=(user_agent or "")[:200]))
+    # Sessions nobody ended outlive even the remember cookie: forget them now and then.
+    lifetime = current_app.config.get("REMEMBER_COOKIE_DURATION", 90 * 86400)
+    seconds = lifetime.total_seconds() if isinstance(lifetime, timedelta) else float(lifetime)
+    db.session.execute(
+        sa.delete(UserSession).where(
+            UserSession.user_id == user.id, UserSession.created_at < utcnow() - timedelta(seconds=seconds)
+        )
+    )
+    db.session.flush()
+    user.session_token = token
+    return token
+
+
+def load(session_id: str) -> User | None:
+    """The user of a live session from Flask-Login's id ``"<user id>:<token>"``; None for an ended or forged one."""
+    user_id, _, token = (session_id or "").partition(":")
+    if not user_id.isdigit() or not token or len(token) > 100:
+        return None
+    user = db.session.scalar(
+        sa.select(User)
+        .join(UserSession, UserSession.user_id == User.id)
+        .where(User.id == int(user_id), UserSession.token_hash == _hash(token))
+    )
+    if user is not None:
+        user.session_token = token
+    return user
+
+
+def end(user: User) -> None:
+    """End the session ``user`` was loaded for (logout)."""
+    if user.session_token:
+        db.session.execute(sa.delete(UserSession).where(UserSession.token_hash == _hash(user.session_token)))
+        db.session.flush()
+
+
+def end_all(user: User, *, action: str, actor: User | None = None) -> int:
+    """End every session of ``user`` (password changed or reset, or an admin's decision); audited. Returns how
+    many sessions were live."""
+    ended = db.session.execute(sa.delete(UserSession).where(UserSession.user_id == user.id)).rowcount or 0
+    db.session.add(AccountEvent(user_id=user.id, actor_id=actor.id if actor else None, action=action,
+                                detail=f"{ended} session(s) ended"))  # fmt: skip
+    db.session.flush()
+    return ended
+
+
+def live_count(user: User) -> int:
+    return (
+        db.session.scalar(sa.select(sa.func.count()).select_from(UserSession).where(UserSession.user_id == user.id))
+        or 0
+    )
+
+
+def staff_with_sessions() -> list[tuple[User, int]]:
+    """Every staff account with its number of live sessions, for the admin's page."""
+    counts = sa.select(UserSession.user_id, sa.func.count().label("live")).group_by(UserSession.user_id).subquery()
+    rows = db.session.execute(
+        sa.select(User, sa.func.coalesce(counts.c.live, 0))
+        .outerjoin(counts, counts.c.user_id == User.id)
+        .where(User.role.in_([role for role in Role if role.is_staff]))
+        .order_by(User.role, User.id)
+    ).all()
+    return [(user, int(live)) for user, live in rows]
+
+
+ACCOUNT_EVENT_LABELS = {
+    "password_changed": _l("Password changed; all sessions ended"),
+    "password_reset": _l("Password reset by SMS; all sessions ended"),
+    "sessions_ended_by_admin": _l("Sessions ended by an admin"),
+}
+
+
+def event_label(action: str) -> str:
+    return str(ACCOUNT_EVENT_LABELS.get(action, action))
+
+
+def recent_events(limit: int = 50) -> list[AccountEvent]:
+    return list(db.session.scalars(sa.select(AccountEvent).order_by(AccountEvent.id.desc()).limit(limit)))
+
+
+# --- In a request: the cookies -----------------------------------------------------------------------------------
+
+
+def log_in(user: User, *, remember: bool) -> None:
+    """Start a session for ``user`` in this browser (the caller commits), with a fresh CSRF token."""
+    start(user, user_agent=request.headers.get("User-Agent", ""))
+    login_user(user, remember=remember)
+    field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    session.pop(field, None)  # the next csrf_token() makes a new one
+    g.pop(field, None)
+
+
+def log_out(user: User | None) -> None:
+    """End this browser's session (the caller commits) and clear its cookies."""
+    if user is not None and getattr(user, "is_authenticated", False):
+        end(user)
+    logout_user()

@@ -1,0 +1,172 @@
+"""In-process copies of static data, versioned in the database so that every process agrees; and public
+figures kept for a short time.
+
+Static data — the category taxonomy, the points rule versions, the published campaigns — changes only when an
+admin changes it, and is read on nearly every page. Each process keeps a copy per kind; a row per kind in
+``cache_versions`` holds a counter that the service making a change bumps (``bump``) in the same transaction as
+the change. The first cached read of a request reads every counter in one query (so at most one query per
+request, however many kinds it reads; and not again within ``STATIC_CACHE_CHECK_SECONDS``, default 1 s) and
+reloads a copy whose counter has moved. A change committed through one process therefore reaches every other
+process within that second (the changing process sees it at once), and a rolled-back change leaves the counter
+where it was.
+
+Cached values must be plain, immutable data (tuples, frozen dataclasses): never ORM objects, which belong to one
+session. Services that need ORM objects (to assign a relationship) still load them from the session.
+
+Public figures that aggregate many rows (the open-data headline, counts of long lists, honour rolls, campaign
+progress) are kept per process for a few seconds or minutes instead (``remember``), so no public page scans the
+reports or the ledger on every request. Changes flushed by this process (``forget_figures_on_flush``) forget them
+at once; other processes see them when their copy expires.
+
+Both live on the application (``app.extensions``), so two apps in one process (tests, benches) never share them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from flask import current_app, g, has_app_context
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from webapp.db import db
+
+T = TypeVar("T")
+
+_LOADERS: dict[str, Callable[[], Any]] = {}
+_DIRTY = -1  # changed in this (uncommitted) transaction: read fresh, keep nothing
+FIGURES_MAX = 2_000  # remembered figures per process (keys come from query arguments: keep memory bounded)
+
+
+class CacheVersion(db.Model):
+    """One counter per kind of cached static data; bumped in the transaction that changes the data."""
+
+    __tablename__ = "cache_versions"
+
+    name: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+def cached(name: str) -> Callable[[Callable[[], T]], Callable[[], T]]:
+    """Register ``loader`` as the source of the copy called ``name``; the decorated function returns the copy."""
+
+    def decorate(loader: Callable[[], T]) -> Callable[[], T]:
+        _LOADERS[name] = loader
+
+        def read() -> T:
+            return get(name)  # type: ignore[no-any-return]
+
+        read.__doc__ = loader.__doc__
+        read.__name__ = loader.__name__
+        read.load = loader  # type: ignore[attr-defined]  # the uncached loader, for tests and benches
+        return read
+
+    return decorate
+
+
+def _store() -> dict[str, tuple[int, Any]]:
+    return current_app.extensions.setdefault("static_cache", {})  # type: ignore[no-any-return]
+
+
+def _versions() -> dict[str, int]:
+    """Every counter, read at most once per application context (a request), and not again within
+    ``STATIC_CACHE_CHECK_SECONDS`` in this process."""
+    versions: dict[str, int] | None = g.get("_cache_versions")
+    if versions is None:
+        interval = float(current_app.config.get("STATIC_CACHE_CHECK_SECONDS", 0))
+        checked = current_app.extensions.get("static_cache_versions")
+        now = time.monotonic()
+        if checked is not None and now - checked[0] < interval:
+            versions = dict(checked[1])
+        else:
+            rows = db.session.execute(sa.select(CacheVersion.name, CacheVersion.version))
+            versions = {name: int(version) for name, version in rows}
+            current_app.extensions["static_cache_versions"] = (now, dict(versions))
+        g._cache_versions = versions
+    return versions
+
+
+def get(name: str) -> Any:
+    loader = _LOADERS[name]
+    if not has_app_context():
+        return loader()
+    version = _versions().get(name, 0)
+    if version == _DIRTY:
+        return loader()
+    store = _store()
+    entry = store.get(name)
+    if entry is not None and entry[0] == version:
+        return entry[1]
+    # Read the counter before the data: a change committed in between only causes one extra reload later.
+    value = loader()
+    store[name] = (version, value)
+    return value
+
+
+def bump(name: str) -> None:
+    """Mark ``name`` as changed, in the caller's transaction (services flush; the caller commits)."""
+    updated = db.session.execute(
+        sa.update(CacheVersion).where(CacheVersion.name == name).values(version=CacheVersion.version + 1)
+    )
+    if not updated.rowcount:  # type: ignore[attr-defined]
+        db.session.add(CacheVersion(name=name, version=1))
+        db.session.flush()
+    if has_app_context():
+        _store().pop(name, None)
+        _versions()[name] = _DIRTY
+
+
+def clear() -> None:
+    """Forget every copy and figure of this application (tests empty the database between tests)."""
+    _store().clear()
+    _figures().clear()
+    current_app.extensions.pop("static_cache_versions", None)
+    g.pop("_cache_versions", None)
+
+
+# --- Public figures, kept for a short time ---------------------------------------------------------------------
+
+
+def _figures() -> dict[tuple[str, Hashable], tuple[float, Any]]:
+    return current_app.extensions.setdefault("figure_cache", {})  # type: ignore[no-any-return]
+
+
+def remember(name: str, seconds: float, key: Hashable, compute: Callable[[], T]) -> T:
+    """``compute()``, kept in this process for ``seconds`` under (``name``, ``key``). The value must be immutable."""
+    if not has_app_context():
+        return compute()
+    figures = _figures()
+    now = time.monotonic()
+    entry = figures.get((name, key))
+    if entry is not None and entry[0] > now:
+        return entry[1]  # type: ignore[no-any-return]
+    value = compute()
+    if len(figures) >= FIGURES_MAX:
+        figures.clear()
+    figures[(name, key)] = (now + seconds, value)
+    return value
+
+
+def forget_figures() -> None:
+    if has_app_context():
+        _figures().clear()
+
+
+_WATCHED: set[type] = set()
+
+
+def _after_flush(session: Session, flush_context: Any) -> None:
+    watched = tuple(_WATCHED)
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, watched):
+            forget_figures()
+            return
+
+
+def forget_figures_on_flush(*models: type) -> None:
+    """Forget this process's figures whenever a flush writes one of ``models`` (called by the factory)."""
+    _WATCHED.update(models)
+    if not sa.event.contains(Session, "after_flush", _after_flush):
+        sa.event.listen(Session, "after_flush", _after_flush)
