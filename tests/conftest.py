@@ -166,7 +166,8 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
     else:
         with _one_transaction(app):
             yield
-    cache.clear()  # the version counters went with the rows
+    with app.app_context():
+        cache.clear()  # the version counters went with the rows
     limiter.reset()
     app.extensions["huey"].flush()  # queued retries and marks of sent messages
     invalidate_grid_index()
