@@ -22,6 +22,7 @@ from webapp.accounts.models import User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError, InvalidFields
 from webapp.geo.distance import bounding_box, haversine_m, valid_coordinates
+from webapp.geo.models import Grid
 from webapp.geo.services import locate
 from webapp.pagination import Page
 from webapp.photos import pipeline, references, rejections
@@ -385,7 +386,10 @@ def follower_count(report: Report) -> int:
 # Photos come in the same query (a list page is one statement); results then need ``.unique()``.
 CARD_LOAD = (
     joinedload(Report.category),
-    joinedload(Report.grid),
+    # the grid's label, not its polygon (GeoJSON text, often kilobytes per grid)
+    joinedload(Report.grid).load_only(
+        Grid.code, Grid.name, Grid.district_name, Grid.street_name, Grid.community_name, raiseload=True
+    ),
     joinedload(Report.photos),
     raiseload("*"),
 )

@@ -335,7 +335,17 @@ def queue(
     ids_stmt = _queue_filter(name, group, street, emergency_only)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(ids_stmt.subquery())) or 0
     ids = list(db.session.scalars(ids_stmt.order_by(*QUEUE_ORDER).offset((page - 1) * per_page).limit(per_page)))
-    rows = {r.id: r for r in db.session.scalars(sa.select(Report).where(Report.id.in_(ids)))} if ids else {}
+    # The queue shows a thumbnail per case: the photos come in one more query, not one per row.
+    rows = (
+        {
+            r.id: r
+            for r in db.session.scalars(
+                sa.select(Report).where(Report.id.in_(ids)).options(sa.orm.selectinload(Report.photos))
+            )
+        }
+        if ids
+        else {}
+    )
     return Page([rows[i] for i in ids if i in rows], page, per_page, total)
 
 
