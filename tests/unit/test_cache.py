@@ -26,6 +26,8 @@ from webapp.points.campaigns import create_campaign
 from webapp.reports import taxonomy
 from webapp.reports.models import Category
 
+pytestmark = pytest.mark.commits  # counts the statements of a request: the test transaction would add SAVEPOINTs
+
 
 class Process:
     """The memory of one app process (its copies and figures) on the shared test database: another gunicorn

@@ -25,6 +25,8 @@ from webapp.notifications.services import notify
 from webapp.reports.models import Report, ReportFollower, ReportPhoto
 from webapp.reports.status import ReportStatus
 
+pytestmark = pytest.mark.commits  # counts the statements of a request: the test transaction would add SAVEPOINTs
+
 RESIDENT_CEILING = 6
 STAFF_CEILING = 10
 # Items are spread over several grids (and categories), so a lazy load per distinct grid would show.
