@@ -79,7 +79,7 @@ def test_campaign_sentences_join_categories_as_the_language_does(app, client):
     from tests.factories import make_user
     from webapp.campaigns import services as campaign_pages
     from webapp.db import utcnow
-    from webapp.points.awards import local_date
+    from webapp.localtime import local_date
     from webapp.points.campaigns import create_campaign
 
     with app.app_context():
