@@ -130,8 +130,18 @@ class Config:
     SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
     SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT", "production")
 
-    # SMS: "log" writes codes to the application log (development only); see webapp.accounts.sms.
+    # SMS (webapp.accounts.sms): "tencent" sends through Tencent Cloud SMS; "none" sends nothing and residents
+    # register at a service desk; "log" writes codes to the application log (development only).
     SMS_BACKEND = os.environ.get("SMS_BACKEND", "log")
+    TENCENTCLOUD_SECRET_ID = _env_str("TENCENTCLOUD_SECRET_ID")
+    TENCENTCLOUD_SECRET_KEY = _env_str("TENCENTCLOUD_SECRET_KEY")
+    SMS_TENCENT_APP_ID = _env_str("SMS_TENCENT_APP_ID")  # SmsSdkAppId
+    SMS_TENCENT_REGION = _env_str("SMS_TENCENT_REGION", "ap-guangzhou")
+    SMS_TENCENT_ENDPOINT = _env_str("SMS_TENCENT_ENDPOINT", "https://sms.tencentcloudapi.com")
+    SMS_SIGN_NAME = _env_str("SMS_SIGN_NAME")  # the approved signature (签名)
+    SMS_TEMPLATE_CODE = _env_str("SMS_TEMPLATE_CODE")  # template id: {1} the code, {2} minutes valid
+    SMS_TEMPLATE_NOTICE = _env_str("SMS_TEMPLATE_NOTICE")  # template id: {1} the message
+    SMS_TIMEOUT_SECONDS = _env_int("SMS_TIMEOUT_SECONDS", 10)
     SMS_CODE_TTL_SECONDS = 600
     SMS_CODE_MAX_ATTEMPTS = 5
     # Show the development SMS code on the page, so the demo works without a phone. Never with a real sender.
@@ -145,6 +155,9 @@ class Config:
     DUPLICATE_LIMIT = 5
 
     REPORTS_PER_PAGE = 20
+    # Each process keeps static data (categories, points rules, campaigns) and checks the version counters in
+    # the database at most this often (seconds): a change made through another process shows within that time.
+    STATIC_CACHE_CHECK_SECONDS = float(os.environ.get("STATIC_CACHE_CHECK_SECONDS", "1"))
     COMPRESS_MIMETYPES = [
         "text/html",
         "text/css",
@@ -163,6 +176,7 @@ class Config:
 
 class TestConfig(Config):
     TESTING = True
+    STATIC_CACHE_CHECK_SECONDS = 0.0  # every request checks the versions (tests change data between requests)
     SECRET_KEY = "test-secret-key"
     SQLALCHEMY_DATABASE_URI = normalise_database_url(os.environ.get("TEST_DATABASE_URL", "")) or None
     # Rate limiting stays on in tests; the limits are generous unless a test lowers one.

@@ -30,6 +30,7 @@ from flask_babel import force_locale
 
 from tests.factories import make_user
 from tests.unit.cases import make_department, make_staff
+from webapp import csvfile
 from webapp.accounts.models import Role, User
 from webapp.db import db, utcnow
 from webapp.points import fund, ledger, store
@@ -167,7 +168,7 @@ def test_the_period_must_start_before_it_ends(ctx):
 
 
 def test_the_csv_lists_every_figure_and_the_result(data):
-    text = fund.to_csv(reconcile(data.start))
+    text = csvfile.text(fund.CSV_HEADER, fund.csv_rows(reconcile(data.start)))
     assert text.startswith("\ufeff")
     rows = {(section, name): value for section, name, value in csv.reader(io.StringIO(text.lstrip("\ufeff")))}
     assert rows[("points", "issued")] == "200" and rows[("points", "outstanding_end")] == "180"
@@ -272,7 +273,7 @@ def test_stock_movements_that_do_not_add_up(data):
 def test_mismatches_go_into_the_csv(data):
     db.session.execute(sa.update(StoreItem).where(StoreItem.id == data.soap.id).values(stock=6))
     db.session.expire_all()
-    text = fund.to_csv(reconcile(data.start))
+    text = csvfile.text(fund.CSV_HEADER, fund.csv_rows(reconcile(data.start)))
     assert "mismatch,,洗洁精: 6 on the shelf but the movements say 8." in text
     assert text.rstrip().endswith("result,balanced,no")
 
@@ -314,3 +315,14 @@ def test_bad_budget_lines_are_refused_with_a_message(ctx, fields, message):
     with force_locale("en"), pytest.raises(FundError, match=message):
         fund.add_budget_line(make_user(Role.ADMIN), **values)
     assert fund.budget_lines() == []
+
+
+def test_the_reconciliation_csv_never_starts_a_formula(data):
+    data.soap.name_zh = '=HYPERLINK("http://evil.example/","洗洁精")'
+    db.session.flush()
+    text = csvfile.text(fund.CSV_HEADER, fund.csv_rows(reconcile(data.start)))
+    assert text.startswith("\ufeffsection,item,value\r\n")
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    soap_rows = [row for row in rows if "HYPERLINK" in row[1]]
+    assert soap_rows and all(row[1].startswith("'=") for row in soap_rows)
+    assert ["result", "balanced", "yes"] in rows

@@ -27,6 +27,8 @@ from webapp.monitoring import recorder
 from webapp.reports.models import ReportEvent
 from webapp.reports.status import ReportStatus as S
 
+pytestmark = pytest.mark.commits  # jobs and the error recorder use their own connections
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -156,7 +158,7 @@ def test_the_roll_up_is_refreshed_after_commit_by_one_coalesced_job(ctx):
         # Counted after the commit, not in it: the writers only noted their reports.
         assert pending_rows() == 2 and daily_reports() == 0
         assert rollup.freshness().waiting == 2 and not rollup.freshness().current
-        assert huey.pending_count() == 1  # one refresh for the burst, due a couple of seconds later
+        assert huey.pending_count() == 1  # one refresh for the burst, due 10 seconds later
         run_queue()  # the worker takes it, sees it is not due yet and schedules it
         assert run_scheduled() == 1
     db.session.rollback()  # see what the job committed

@@ -80,13 +80,32 @@ def test_send_code_refuses_bad_numbers(client, phone, message):
     assert message in response.get_data(as_text=True)
 
 
-def test_registering_a_taken_number_says_so(app, client):
+def test_registering_a_taken_number_answers_like_any_other_and_says_it_by_sms(app, client):
     with app.app_context():
         make_user(phone="13800138003")
         db.session.commit()
-    response = post(client, "/auth/code", {"phone": "13800138003", "purpose": "register"}, headers=HX)
-    assert response.status_code == 422
-    assert "该手机号已注册" in response.get_data(as_text=True)
+    taken = post(client, "/auth/code", {"phone": "13800138003", "purpose": "register"}, headers=HX)
+    free = post(client, "/auth/code", {"phone": "13800138004", "purpose": "register"}, headers=HX)
+    assert taken.status_code == free.status_code == 200
+    assert "验证码已发送" in taken.get_data(as_text=True) and "已注册" not in taken.get_data(as_text=True)
+    [message] = [m for m in app.extensions["sms"].sent if m.phone == "13800138003"]
+    assert "已注册" in message.text and not re.search(r"\d{6}", message.text)  # no code: log in or reset instead
+    # Registering it anyway fails like a wrong code.
+    response = post(client, "/register", {"phone": "13800138003", "code": "123456", "password": "long-enough-1"})
+    assert response.status_code == 422 and "已注册" not in response.get_data(as_text=True)
+
+
+def test_without_sms_residents_are_sent_to_a_service_desk(app, client, monkeypatch):
+    from webapp.accounts.sms import NoSmsSender
+
+    monkeypatch.setitem(app.extensions, "sms", NoSmsSender())
+    for url in ("/register", "/password/reset"):
+        page = client.get(url)
+        assert page.status_code == 200 and 'id="service-desk"' in page.get_data(as_text=True)
+        assert 'name="code"' not in page.get_data(as_text=True)
+        assert post(client, url, {"phone": "13800138005"}).status_code == 403
+    answer = post(client, "/auth/code", {"phone": "13800138005", "purpose": "register"}, headers=HX)
+    assert answer.status_code == 403 and "服务" in answer.get_data(as_text=True)
 
 
 def test_login_and_logout(app, client):

@@ -122,7 +122,7 @@ def test_the_list_home_page_and_report_form_show_current_campaigns(client, app):
     home = client.get("/").get_data(as_text=True)
     assert f'href="/campaigns/{campaign_id}"' in home and "去年的专项" not in home
     form = client.get("/reports/new").get_data(as_text=True)
-    assert 'class="cp-note"' in form and f'href="/campaigns/{campaign_id}"' in form
+    assert 'class="cp-note cp-fold"' in form and f'href="/campaigns/{campaign_id}"' in form
 
 
 # --- Admin: create from a hotspot, publish ------------------------------------------------------------------

@@ -15,7 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.accounts import sessions
 from webapp.accounts.models import PhoneVerification, Role, SmsPurpose, User
-from webapp.accounts.sms import code_message, queue_sms
+from webapp.accounts.sms import code_message, notice_message, queue_sms
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
 
@@ -147,6 +147,25 @@ def send_code(phone: str, purpose: SmsPurpose, *, ttl_seconds: int = 600, now: d
     return code
 
 
+ALREADY_REGISTERED_SMS = (
+    "该手机号已注册全民网格账号，请直接登录；如忘记密码，请在登录页选择“忘记密码”。如非本人操作请忽略。"
+)
+
+
+def request_code(phone: str, purpose: SmsPurpose, *, ttl_seconds: int = 600) -> str | None:
+    """Answer a request for a code the same way whether or not ``phone`` has an account (the page never tells):
+    registering a known number texts that it is already registered; resetting an unknown one sends nothing.
+    Returns the code when one was sent (the development backend shows it)."""
+    phone = normalise_phone(phone)
+    registered = find_by_phone(phone) is not None
+    if purpose is SmsPurpose.REGISTER and registered:
+        queue_sms(notice_message(phone, ALREADY_REGISTERED_SMS))
+        return None
+    if purpose is SmsPurpose.RESET_PASSWORD and not registered:
+        return None
+    return send_code(phone, purpose, ttl_seconds=ttl_seconds)
+
+
 def consume_code(
     phone: str, purpose: SmsPurpose, code: str, *, max_attempts: int = 5, now: datetime | None = None
 ) -> None:
@@ -176,8 +195,7 @@ def consume_code(
 def register(phone: str, code: str, password: str, display_name: str = "", *, max_attempts: int = 5) -> User:
     phone = normalise_phone(phone)
     check_password_strength(password, phone)
-    if find_by_phone(phone) is not None:
-        raise PhoneTaken(field="phone")
+    # The code first: a registered number never got one, so it fails like any wrong code and tells nothing.
     consume_code(phone, SmsPurpose.REGISTER, code, max_attempts=max_attempts)
     return create_user(phone, password, display_name=display_name, verified_at=utcnow())
 
@@ -213,11 +231,13 @@ def update_profile(
     large_text: bool,
     locale: str | None,
     notify_by_sms: bool = False,
+    notify_only_important: bool = False,
 ) -> None:
     user.display_name = display_name.strip()[:DISPLAY_NAME_MAX]
     user.show_name_publicly = show_name_publicly
     user.large_text = large_text
     user.notify_by_sms = notify_by_sms
+    user.notify_only_important = notify_only_important
     user.locale = locale
     db.session.flush()
 

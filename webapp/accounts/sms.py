@@ -8,9 +8,10 @@
   mainland SMS providers only send texts from pre-approved templates: ``code`` (``{"code", "minutes"}``) and
   ``notice`` (``{"content"}``).
 
-Backends (``SMS_BACKEND``): ``log`` writes the message to the application log and remembers the last ones in memory
-(development and tests only: it sends nothing); ``none`` is for deployments whose residents are registered at a
-service desk (no codes are offered).
+Backends (``SMS_BACKEND``): ``tencent`` sends through Tencent Cloud SMS (``webapp.accounts.sms_tencent``); ``none``
+is for deployments whose residents are registered at a service desk (no codes are offered, nothing is sent);
+``log`` writes the message to the application log and remembers the last ones in memory (development and tests
+only: it sends nothing). Another provider is one more class with ``send(message)`` registered in ``make_sender``.
 """
 
 from __future__ import annotations
@@ -50,7 +51,13 @@ def notice_message(phone: str, content: str) -> SmsMessage:
 
 
 class SmsSender(Protocol):
-    def send(self, message: SmsMessage) -> None: ...
+    def send(self, message: SmsMessage) -> None:
+        """Send now, or raise (``SmsSendError`` for a refusal by the provider)."""
+        ...
+
+
+class SmsSendError(Exception):
+    """The provider refused or could not take the message."""
 
 
 class LoggingSmsSender:
@@ -81,11 +88,16 @@ class NoSmsSender:
 
 
 def make_sender(backend: str, config: Any = None) -> SmsSender:
+    """The sender for ``SMS_BACKEND``; a provider's missing settings are named (the app then refuses to start)."""
     if backend == "log":
         return LoggingSmsSender()
     if backend == "none":
         return NoSmsSender()
-    raise ValueError(f"unknown SMS_BACKEND {backend!r}; available: 'log' (development), 'none'")
+    if backend == "tencent":
+        from webapp.accounts.sms_tencent import TencentSmsSender
+
+        return TencentSmsSender(config or {})
+    raise ValueError(f"unknown SMS_BACKEND {backend!r}; available: 'tencent', 'none', 'log' (development)")
 
 
 def sends_codes() -> bool:

@@ -8,16 +8,18 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 
-from webapp.accounts import services, sessions
+from webapp.accounts import services, sessions, sms
 from webapp.accounts.access import roles_required
 from webapp.accounts.forms import (
     LoginForm,
@@ -100,6 +102,8 @@ def logout() -> Response:
 def register() -> Response | str:
     if current_user.is_authenticated:
         return redirect(url_for("reports.home"))
+    if not sms.sends_codes():
+        return _service_desk(_("Register"))
     form = RegisterForm()
     if request.method == "GET" and request.args.get("phone"):
         form.phone.data = request.args["phone"]
@@ -134,22 +138,22 @@ def send_code() -> Response | str:
     back = "accounts.reset_password" if purpose is SmsPurpose.RESET_PASSWORD else "accounts.register"
     code: str | None = None
     error: str | None = None
-    if not form.validate_on_submit():
+    if not sms.sends_codes():
+        error = str(NO_SMS_MESSAGE)
+    elif not form.validate_on_submit():
         error = _("Please enter your mobile number.")
     else:
         try:
-            phone = services.normalise_phone(form.phone.data)
-            if purpose is SmsPurpose.REGISTER and services.find_by_phone(phone) is not None:
-                raise services.PhoneTaken(field="phone")
-            # Password resets always answer "sent", so the page does not reveal who is registered.
-            if purpose is SmsPurpose.REGISTER or services.find_by_phone(phone) is not None:
-                code = services.send_code(phone, purpose, ttl_seconds=current_app.config["SMS_CODE_TTL_SECONDS"])
+            # The same answer whether or not the number has an account (the SMS says which).
+            code = services.request_code(
+                form.phone.data, purpose, ttl_seconds=current_app.config["SMS_CODE_TTL_SECONDS"]
+            )
             db.session.commit()
         except DomainError as exc:
             error = str(exc.message)
     dev_code = code if _show_dev_code() else None
     if is_fragment_request():
-        status = 422 if error else 200
+        status = (403 if not sms.sends_codes() else 422) if error else 200
         return render_template("accounts/_code_status.html", error=error, dev_code=dev_code), status  # type: ignore[return-value]
     if error:
         flash(error, "error")
@@ -160,6 +164,18 @@ def send_code() -> Response | str:
     return redirect(url_for(back, phone=form.phone.data or ""), 303)
 
 
+NO_SMS_MESSAGE = _l(
+    "This service does not send verification codes by text message. Residents are registered, and forgotten "
+    "passwords reset, at the community service desk: please bring your ID card."
+)
+
+
+def _service_desk(title: str) -> Response:
+    """SMS_BACKEND=none: registration and password resets happen at a service desk, not here."""
+    status = 200 if request.method == "GET" else 403
+    return make_response(render_template("accounts/service_desk.html", title=title, message=NO_SMS_MESSAGE), status)
+
+
 def _show_dev_code() -> bool:
     sender = current_app.extensions["sms"]
     return bool(getattr(sender, "is_development", False) and current_app.config["SMS_SHOW_DEV_CODE"])
@@ -168,6 +184,8 @@ def _show_dev_code() -> bool:
 @bp.route("/password/reset", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["RATELIMIT_REGISTER"], methods=["POST"])
 def reset_password() -> Response | str:
+    if not sms.sends_codes():
+        return _service_desk(_("Forgot your password?"))
     form = ResetPasswordForm()
     if request.method == "GET" and request.args.get("phone"):
         form.phone.data = request.args["phone"]
@@ -205,6 +223,7 @@ def profile() -> Response | str:
             large_text=form.large_text.data,
             locale=form.locale.data,
             notify_by_sms=form.notify_by_sms.data,
+            notify_only_important=form.notify_only_important.data,
         )
         db.session.commit()
         flash(_("Your profile has been saved."), "success")

@@ -71,11 +71,11 @@ def periodic_report_command(
 
 def report_files(summary: Any) -> tuple[bytes, bytes]:
     """A periodic report as CSV (UTF-8 with BOM) and as a printable HTML page (the command and the scheduled job)."""
+    from webapp import csvfile
     from webapp.analytics import periodic
-    from webapp.rendering import csv_response
 
     with current_app.test_request_context("/"):
         header, rows = periodic.csv_rows(summary)
-        csv_bytes = csv_response(header, rows, f"{summary.period.key}.csv").get_data()
+        csv_bytes = csvfile.text(header, rows).encode("utf-8")
         html = render_template("analytics/periodic.html", summary=summary).encode("utf-8")
     return csv_bytes, html

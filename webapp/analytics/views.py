@@ -13,12 +13,13 @@ from flask import Blueprint, Response, abort, make_response, render_template, re
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from webapp import csvfile
 from webapp.accounts.access import roles_required
 from webapp.accounts.models import Role
 from webapp.analytics import activities, charts, periodic, queries, rollup
 from webapp.analytics.models import RECUR_WINDOW
 from webapp.analytics.queries import Filters
-from webapp.rendering import csv_response, is_fragment_request, page_or_fragment
+from webapp.rendering import is_fragment_request, page_or_fragment
 from webapp.reports import taxonomy
 
 bp = Blueprint("analytics", __name__, url_prefix="/dashboard")
@@ -85,7 +86,7 @@ def _panel_context(name: str, filters: Filters) -> dict[str, Any]:
                 "chart-places",
                 _("Reports by place"),
                 _("The %(n)d grids with the most reports in the chosen period.", n=len(grids)),
-                [(row.label, row.count) for row in grids],
+                [(row.extra.get("name") or row.label, row.count, row.label) for row in grids],
             ),
             map_chart=charts.grid_map(
                 "chart-map",
@@ -244,7 +245,7 @@ def _dataset(name: str, filters: Filters) -> tuple[list[str], list[list[Any]]]:
 def data_csv(name: str) -> Response:
     filters = queries.parse_filters(request.args)
     header, rows = _dataset(name, filters)
-    return csv_response(header, rows, f"dashboard-{name}-{filters.start}-{filters.end}.csv")
+    return csvfile.response(header, rows, f"dashboard-{name}-{filters.start}-{filters.end}.csv")
 
 
 # --- Periodic reports -------------------------------------------------------------------------------------------
@@ -254,7 +255,7 @@ def _periodic(kind: str, raw: str | None) -> Response:
     summary = periodic.summary(periodic.parse_period(kind, raw))
     if request.args.get("format") == "csv":
         header, rows = periodic.csv_rows(summary)
-        return csv_response(header, rows, f"report-{summary.period.key}.csv")
+        return csvfile.response(header, rows, f"report-{summary.period.key}.csv")
     return make_response(render_template("analytics/periodic.html", summary=summary))
 
 

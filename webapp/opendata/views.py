@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -12,6 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from webapp import csvfile
 from webapp.extensions import limiter
 from webapp.opendata import services
 from webapp.pagination import Page
@@ -20,7 +19,6 @@ from webapp.reports import privacy, taxonomy
 
 bp = Blueprint("opendata", __name__, url_prefix="/open-data")
 PER_PAGE = 20
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 # What each export field holds (the schema page); services.FIELDS keeps the names and their order.
 FIELD_HELP: dict[str, Any] = {
@@ -202,24 +200,6 @@ def download_json() -> Response:
     return _download_headers(response, filters, "json")
 
 
-def _csv_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return " ".join(value)
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value  # residents' text must not run as a spreadsheet formula
-    return str(value)
-
-
-def _csv_lines(rows: list[list[Any]]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
-    return buffer.getvalue()
-
-
 @bp.get("/reports.csv")
 @downloads_limit
 def download_csv() -> Response:
@@ -229,9 +209,7 @@ def download_csv() -> Response:
         return _json_error(error)
 
     def render(rows: list[services.PublicReport], first: bool) -> str:
-        return _csv_lines([[_csv_value(row.as_dict()[name]) for name in services.FIELDS] for row in rows])
+        return "".join(csvfile.line(row.as_dict()[name] for name in services.FIELDS) for row in rows)
 
-    # The byte-order mark lets spreadsheet programs read the Chinese text as UTF-8.
-    body = _stream(filters, "\ufeff" + _csv_lines([list(services.FIELDS)]), render, "")
-    response = current_app.response_class(body, mimetype="text/csv; charset=utf-8")
-    return _download_headers(response, filters, "csv")
+    body = _stream(filters, csvfile.BOM + csvfile.line(services.FIELDS), render, "")
+    return _download_headers(csvfile.stream(body), filters, "csv")

@@ -13,8 +13,7 @@ its cost, so a missing or wrong entry is named, not only seen in a total.
 
 from __future__ import annotations
 
-import csv
-import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -369,28 +368,26 @@ def yuan(fen: int) -> str:
     return f"{sign}{fen // 100}.{fen % 100:02d}"
 
 
-def to_csv(report: Reconciliation) -> str:
-    """The reconciliation as CSV (UTF-8 with BOM, so spreadsheet programs read the Chinese correctly)."""
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out)
-    writer.writerow(["section", "item", "value"])
-    writer.writerow(["period", "start", report.start.isoformat()])
-    writer.writerow(["period", "end", report.end.isoformat()])
+CSV_HEADER = ["section", "item", "value"]
+
+
+def csv_rows(report: Reconciliation) -> Iterator[list[object]]:
+    """The reconciliation as CSV rows (written by webapp.csvfile)."""
+    yield ["period", "start", report.start.isoformat()]
+    yield ["period", "end", report.end.isoformat()]
     for name in ("outstanding_start", "issued", "reversed", "redeemed", "refunded", "expired", "outstanding_end"):
-        writer.writerow(["points", name, getattr(report, name)])
-    writer.writerow(["points", "expected_outstanding_end", report.expected_outstanding_end])
-    writer.writerow(["money", "liability_yuan", yuan(report.liability_fen)])
-    writer.writerow(["money", "handed_over_cost_yuan", yuan(report.handed_over_cost_fen)])
-    writer.writerow(["money", "charged_to_fund_yuan", yuan(report.charged_fen)])
-    writer.writerow(["money", "purchases_yuan", yuan(report.purchases_fen)])
-    writer.writerow(["money", "budget_yuan", yuan(report.budget_fen)])
+        yield ["points", name, getattr(report, name)]
+    yield ["points", "expected_outstanding_end", report.expected_outstanding_end]
+    yield ["money", "liability_yuan", yuan(report.liability_fen)]
+    yield ["money", "handed_over_cost_yuan", yuan(report.handed_over_cost_fen)]
+    yield ["money", "charged_to_fund_yuan", yuan(report.charged_fen)]
+    yield ["money", "purchases_yuan", yuan(report.purchases_fen)]
+    yield ["money", "budget_yuan", yuan(report.budget_fen)]
     for stock in report.items:
         for name in ("opening", "purchased", "redeemed", "cancelled", "adjusted", "closing"):
-            writer.writerow(["stock", f"{stock.item.name_zh} {name}", getattr(stock, name)])
+            yield ["stock", f"{stock.item.name_zh} {name}", getattr(stock, name)]
         if stock.on_shelf is not None:
-            writer.writerow(["stock", f"{stock.item.name_zh} on_shelf", stock.on_shelf])
+            yield ["stock", f"{stock.item.name_zh} on_shelf", stock.on_shelf]
     for problem in report.mismatches:
-        writer.writerow(["mismatch", "", problem])
-    writer.writerow(["result", "balanced", "yes" if report.balanced else "no"])
-    return out.getvalue()
+        yield ["mismatch", "", problem]
+    yield ["result", "balanced", "yes" if report.balanced else "no"]

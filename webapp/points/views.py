@@ -8,8 +8,6 @@ a state that does not allow the action), with nothing written.
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from datetime import datetime
 from typing import Any
@@ -33,7 +31,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from webapp import localtime
+from webapp import csvfile, localtime
 from webapp.db import db
 from webapp.errors import DomainError, NotFound
 from webapp.extensions import limiter
@@ -441,16 +439,6 @@ def certificate() -> Response:
 # --- My participation record ----------------------------------------------------------------------------------
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: object) -> object:
-    """Text that a spreadsheet would run as a formula is kept as text."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 def _local_day(moment: datetime) -> str:
     return localtime.local_date(moment).isoformat()
 
@@ -466,33 +454,16 @@ def _history_detail(transaction: LedgerTransaction) -> str:
 @login_required
 def participation_csv() -> Response:
     """My reports and my points history in one table (UTF-8 with a BOM, so spreadsheet programs read Chinese)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([_("Record"), _("Number"), _("Date"), _("What"), _("Status or detail"), _("Points")])
-    for report in reports.reports_by(current_user, limit=EXPORT_LIMIT):
-        writer.writerow(
-            [
-                _("Report"),
-                report.id,
-                _local_day(report.created_at),
-                _cell(f"{report.category_code} {report.category.name}"),
-                _cell(report.status.label),
-                "",
-            ]
-        )
-    for transaction, amount in ledger.history(current_user, limit=EXPORT_LIMIT):
-        writer.writerow(
-            [
-                _("Points"),
-                transaction.id,
-                _local_day(transaction.created_at),
-                _cell(reason_label(transaction.reason)),
-                _cell(_history_detail(transaction)),
-                amount,
-            ]
-        )
-    filename = f"participation-{localtime.today().isoformat()}.csv"
-    response = make_response("\ufeff" + buffer.getvalue())
-    response.headers["Content-Type"] = "text/csv; charset=utf-8"
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    header = [_("Record"), _("Number"), _("Date"), _("What"), _("Status or detail"), _("Points")]
+    rows: list[list[object]] = [
+        [_("Report"), report.id, _local_day(report.created_at), f"{report.category_code} {report.category.name}",
+         report.status.label, ""]
+        for report in reports.reports_by(current_user, limit=EXPORT_LIMIT)
+    ]  # fmt: skip
+    rows += [
+        [_("Points"), transaction.id, _local_day(transaction.created_at), reason_label(transaction.reason),
+         _history_detail(transaction), amount]
+        for transaction, amount in ledger.history(current_user, limit=EXPORT_LIMIT)
+    ]  # fmt: skip
+    response = csvfile.response(header, rows, f"participation-{localtime.today().isoformat()}.csv")
     return _no_store(response)

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from flask import (
     Response,
-    make_response,
     request,
     url_for,
 )
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from webapp import localtime
+from webapp import csvfile, localtime
 from webapp.db import db
 from webapp.errors import DomainError
 from webapp.points import catalogue, fund
@@ -59,10 +58,6 @@ def _period(args: Any) -> tuple[date, date]:
     return start, end
 
 
-def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    return localtime.midnight(start), localtime.midnight(end + timedelta(days=1))
-
-
 def _audit_rows(page: int) -> tuple[list[tuple[FundAudit, dict[str, Any]]], bool]:
     rows = list(
         db.session.scalars(
@@ -94,7 +89,7 @@ def _fund_page(line_form: BudgetLineForm | None = None, status: int = 200) -> Re
     try:
         start, end = _period(request.args)
         start_text, end_text = start.isoformat(), end.isoformat()
-        report = fund.reconcile(*_bounds(start, end))
+        report = fund.reconcile(*localtime.days_bounds(start, end))
     except DomainError as error:
         db.session.rollback()
         period_error, period_field = str(error.message), error.field
@@ -165,11 +160,9 @@ def add_budget_line() -> Response:
 @admins_only
 def reconciliation_csv() -> Response:
     start, end = _period(request.args)
-    report = fund.reconcile(*_bounds(start, end))
-    response = make_response(fund.to_csv(report))
-    response.headers["Content-Type"] = "text/csv; charset=utf-8"
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="reconciliation-{start.isoformat()}-{end.isoformat()}.csv"'
+    report = fund.reconcile(*localtime.days_bounds(start, end))
+    response = csvfile.response(
+        fund.CSV_HEADER, list(fund.csv_rows(report)), f"reconciliation-{start.isoformat()}-{end.isoformat()}.csv"
     )
     response.headers["Cache-Control"] = "no-store"
     return response
