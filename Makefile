@@ -59,6 +59,8 @@ bench: install
 	$(BIN)/python bench/review_queue.py
 	$(BIN)/python bench/points.py
 	$(BIN)/python bench/analytics.py --sizes $(BENCH_ANALYTICS_SIZES)
+	$(BIN)/python bench/http_load.py --seconds 5
+	$(BIN)/python bench/dashboard_shift.py
 
 lint: install
 	$(BIN)/ruff check webapp tests bench tools

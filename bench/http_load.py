@@ -263,7 +263,10 @@ def login_test_client(app: Flask, phone: str | None):  # type: ignore[no-untyped
     return client
 
 
-def in_process(app: Flask, pages: list[tuple[str, str | None, str]], repeat: int = 7) -> dict[str, tuple[int, float]]:
+def in_process(app: Flask, pages: list[tuple[str, str | None, str]], repeat: int = 15) -> dict[str, tuple[int, float]]:
+    """Per page: SQL statements of one request, and the median CPU time of a request in this process (CPU time,
+    not wall time, so other work on the machine does not count; the database's own work on PostgreSQL does not
+    count either)."""
     figures = {}
     for path, phone, _kind in pages:
         client = login_test_client(app, phone)
@@ -275,9 +278,9 @@ def in_process(app: Flask, pages: list[tuple[str, str | None, str]], repeat: int
             client.get(path)
         timings = []
         for _ in range(repeat):
-            started = time.perf_counter()
+            started = time.process_time()
             client.get(path)
-            timings.append((time.perf_counter() - started) * 1000)
+            timings.append((time.process_time() - started) * 1000)
         figures[path] = (len(statements), statistics.median(timings))
     return figures
 
@@ -438,7 +441,7 @@ def drive(url: str, clients: int, seconds: float, cookie: str | None, script: Pa
 # --- The run ----------------------------------------------------------------------------------------------------
 
 
-def bench_backend(backend: str, args: argparse.Namespace, hello: Gunicorn, script: Path | None) -> list[Result]:
+def bench_backend(backend: str, args: argparse.Namespace, hello: Gunicorn | None, script: Path | None) -> list[Result]:
     results: list[Result] = []
     pages = [p for p in PAGES if not args.pages or p[0] in args.pages or p[0].split("{")[0] in args.pages]
     with (
@@ -457,6 +460,12 @@ def bench_backend(backend: str, args: argparse.Namespace, hello: Gunicorn, scrip
             report_id = sample_report_id(app)
             concrete = [(p.format(report_id=report_id), phone, kind) for p, phone, kind in pages]
             figures = in_process(app, concrete)
+            if args.in_process_only:
+                for (path, _phone, kind), (template_path, _, _) in zip(concrete, pages, strict=True):
+                    queries, server_ms = figures[path]
+                    page = template_path.replace("{report_id}", "<id>")
+                    results.append(Result(backend, size, 0, page, kind, 0, 0, 0, 0, 0, queries, server_ms))
+                continue
             with app.app_context():
                 db.session.remove()
                 db.engine.dispose()
@@ -475,6 +484,7 @@ def bench_backend(backend: str, args: argparse.Namespace, hello: Gunicorn, scrip
             try:
                 server.wait("/healthz")
                 cookies = {phone: session_cookie(server.url, phone) for _, phone, _ in concrete if phone}
+                assert hello is not None
                 for clients in args.clients:
                     base = drive(hello.url + "/", clients, args.seconds, None, script)
                     results.append(Result(backend, size, clients, "hello-world", "baseline", **base))
@@ -507,7 +517,7 @@ def bench_backend(backend: str, args: argparse.Namespace, hello: Gunicorn, scrip
 def print_table(results: list[Result]) -> None:
     header = (
         f"{'db':<10} {'reports':>8} {'clients':>7}  {'page':<16} {'req/s':>8} {'share':>7} {'p50 ms':>8}"
-        f" {'p95 ms':>8} {'p99 ms':>8} {'errors':>6} {'queries':>7} {'server ms':>9}"
+        f" {'p95 ms':>8} {'p99 ms':>8} {'errors':>6} {'queries':>7} {'CPU ms':>9}"
     )
     print()
     print(header)
@@ -520,6 +530,24 @@ def print_table(results: list[Result]) -> None:
             f"{r.backend:<10} {r.size:>8,} {r.clients:>7}  {r.page:<16} {r.rps:8,.0f} {share} {r.p50_ms:8.1f}"
             f" {r.p95_ms:8.1f} {r.p99_ms:8.1f} {r.errors:>6} {queries} {server_ms}"
         )
+
+
+def print_in_process(results: list[Result]) -> None:
+    sizes = sorted({r.size for r in results})
+    print()
+    print(f"{'db':<10} {'page':<16}" + "".join(f" {f'{n:,} q':>9} {f'{n:,} CPU ms':>14}" for n in sizes))
+    keys = dict.fromkeys((r.backend, r.page) for r in results)
+    by_key = {(r.backend, r.page, r.size): r for r in results}
+    for backend, page in keys:
+        cells = ""
+        for n in sizes:
+            r = by_key[(backend, page, n)]
+            cells += f" {r.queries:>9} {r.server_ms:>14.2f}"
+        if len(sizes) > 1:
+            first, last = by_key[(backend, page, sizes[0])], by_key[(backend, page, sizes[-1])]
+            growth = 100 * (last.server_ms / first.server_ms - 1)  # type: ignore[operator]
+            cells += f"   {growth:+6.1f} %  {'PASS' if growth <= TARGET_GROWTH else 'MISS'}"
+        print(f"{backend:<10} {page:<16}{cells}")
 
 
 def print_verdicts(results: list[Result], clients: list[int]) -> None:
@@ -576,6 +604,9 @@ def main() -> None:
     parser.add_argument("--pages", nargs="*", help="only these paths (e.g. / /reports /reports/<id>)")
     parser.add_argument("--client", choices=("auto", "wrk", "asyncio"), default="auto", help="load generator")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    parser.add_argument(
+        "--in-process-only", action="store_true", help="only the query counts and CPU time per page (no gunicorn)"
+    )
     args = parser.parse_args()
     if args.sizes:
         args.sizes = sorted(int(s) for s in args.sizes.split(",") if s.strip())
@@ -598,6 +629,13 @@ def main() -> None:
         flush=True,
     )
     results: list[Result] = []
+    if args.in_process_only:
+        for backend in backends:
+            results += bench_backend(backend, args, None, None)
+        print_in_process(results)
+        if args.json:
+            args.json.write_text(json.dumps([asdict(r) for r in results], indent=1))
+        return
     with tempfile.TemporaryDirectory(prefix="cg_http_hello_") as hello_dir:
         script = None
         if wrk:

@@ -1,7 +1,13 @@
-"""Shared fixtures: one app and one real database per test session, emptied after every test.
+"""Shared fixtures: one app and one real database per test session; every test starts from an empty database.
 
 The database is SQLite in a temporary file, or PostgreSQL when TEST_DATABASE_URL is set (CI runs both).
 The schema is built by the real Alembic migrations.
+
+Most tests run inside one database transaction that is rolled back at the end (``_one_transaction``): the app's
+``commit()`` then only releases a savepoint, so the code under test behaves as in production while nothing
+reaches the database. Tests that need real commits (a browser talking to the live server, several connections
+or threads, a fresh connection that must see committed rows) are marked ``commits`` (browser tests and users of
+``live_server`` are so automatically); after them every table is emptied.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,6 +26,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from flask_sqlalchemy.session import Session as FlaskSession
 from werkzeug.serving import make_server
 
 from tests import browser
@@ -87,18 +95,79 @@ def _empty_tables() -> None:
     db.session.commit()
 
 
+class _JoinedSession(FlaskSession):
+    """The app's session, bound to the test's connection (Flask-SQLAlchemy would pick the engine)."""
+
+    def get_bind(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return self.bind
+
+
+@contextmanager
+def _one_transaction(app: Flask) -> Iterator[None]:
+    """Run the test inside one transaction on one connection and roll it back afterwards.
+
+    Sessions join it with savepoints (``join_transaction_mode="create_savepoint"``): a ``commit()`` releases a
+    savepoint, a ``rollback()`` returns to it. SQLite's Python driver would start its own transactions and let a
+    savepoint commit, so on SQLite the transaction is begun by hand with the driver in autocommit mode.
+    """
+    with app.app_context():
+        engine = db.engine
+    connection = engine.connect()
+    sqlite = engine.dialect.name == "sqlite"
+    raw = connection.connection.driver_connection
+    if sqlite:
+        raw.isolation_level = None  # type: ignore[union-attr]
+    outer = connection.begin()
+    if sqlite:
+        connection.exec_driver_sql("BEGIN")
+    app_session = db.session
+    db.session = db._make_scoped_session(
+        {
+            "class_": _JoinedSession,
+            "bind": connection,
+            "join_transaction_mode": "create_savepoint",
+            "expire_on_commit": False,  # as webapp/db.py configures the app's sessions
+        }
+    )
+    try:
+        yield
+    finally:
+        with app.app_context():
+            db.session.remove()
+        db.session = app_session
+        outer.rollback()
+        if sqlite:
+            raw.isolation_level = ""  # type: ignore[union-attr]
+        connection.close()
+
+
+def _needs_commits(request: pytest.FixtureRequest) -> bool:
+    return (
+        request.node.get_closest_marker("commits") is not None
+        or request.node.get_closest_marker("e2e") is not None
+        or "live_server" in request.fixturenames
+    )
+
+
 @pytest.fixture(autouse=True)
 def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After each test that used the app: empty the tables, the uploads and the rate-limit counters."""
-    yield
+    """Each test that uses the app starts empty: its transaction is rolled back (or, for tests marked
+    ``commits``, every table is emptied); the uploads, the rate-limit counters and the queues are cleared."""
     if "app" not in request.fixturenames:
+        yield
         return
     app: Flask = request.getfixturevalue("app")
+    if _needs_commits(request):
+        yield
+        with app.app_context():
+            db.session.rollback()
+            _empty_tables()
+            db.session.remove()
+    else:
+        with _one_transaction(app):
+            yield
     with app.app_context():
-        db.session.rollback()
-        _empty_tables()
-        cache.clear()  # the version counters went with the tables
-        db.session.remove()
+        cache.clear()  # the version counters went with the rows
     limiter.reset()
     app.extensions["huey"].flush()  # queued retries and marks of sent messages
     invalidate_grid_index()

@@ -43,14 +43,21 @@ def text(response) -> str:  # type: ignore[no-untyped-def]
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
 
 
+_SAVEPOINT_STATEMENTS = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+
+
 @contextmanager
 def count_queries(engine: sa.Engine | None = None) -> Iterator[list[str]]:
-    """Collect every SQL statement sent to the database inside the block (one entry per execution)."""
+    """Collect every SQL statement sent to the database inside the block (one entry per execution).
+
+    Savepoints are left out: the tests run each test inside one transaction and every session joins it with a
+    savepoint (tests/conftest.py), which production does not do."""
     engine = engine or db.engine
     statements: list[str] = []
 
     def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        statements.append(statement)
+        if not statement.lstrip().upper().startswith(_SAVEPOINT_STATEMENTS):
+            statements.append(statement)
 
     sa.event.listen(engine, "before_cursor_execute", before)
     try:

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import io
-import logging
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,44 +24,14 @@ sys.path.insert(0, str(ROOT))
 
 from PIL import Image  # noqa: E402
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
 
+from bench.page_weight import start_app  # noqa: E402  (the demo on a temporary SQLite database, served locally)
 from tests.browser import LAUNCH_ARGS, chromium_path  # noqa: E402
 
 PHONE = {"width": 360, "height": 740}
 DESK = {"width": 1366, "height": 900}
 RESIDENT, REVIEWER = "13800000001", "13800000003"
 COLOURS = 64
-
-
-def start_app(workdir: Path) -> str:
-    """The app on a demo database in ``workdir``; returns its base URL."""
-    from flask_migrate import upgrade
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-    from webapp import create_app
-    from webapp.db import db
-    from webapp.demo import seed_demo
-    from webapp.reports.taxonomy import sync_categories
-
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{workdir / 'screens.sqlite3'}",
-            "UPLOAD_DIR": str(workdir / "uploads"),
-            "SECRET_KEY": "screenshots",
-            "RATELIMIT_ENABLED": False,
-        }
-    )
-    with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory)
-        sync_categories()
-        seed_demo(app.extensions["storage"])
-        db.session.commit()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_port}"
 
 
 def log_in(page: Page, base: str, phone: str) -> None:

@@ -25,7 +25,7 @@ from webapp.extensions import (
     migrate,
     select_locale,
 )
-from webapp.rendering import static_url
+from webapp.rendering import remembered_datetimeformat, static_url, url_in_loop
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -177,7 +177,7 @@ def _forget_figures_on_change() -> None:
 
 def _register_template_helpers(app: Flask) -> None:
     from webapp.feedback.ratings import can_rate, rating_of
-    from webapp.notifications.services import unread_count
+    from webapp.notifications.services import unread_entries
     from webapp.reports.privacy import view
     from webapp.review.emergency import unacknowledged
     from webapp.review.workflow import action_label
@@ -187,12 +187,14 @@ def _register_template_helpers(app: Flask) -> None:
         return view(report, current_user)
 
     app.jinja_env.filters["list_of"] = list_of
+    app.jinja_env.filters["datetimeformat"] = remembered_datetimeformat  # Flask-Babel's, remembered
     app.jinja_env.filters["minutes"] = localtime.minutes
     from webapp.accounts.sessions import event_label
 
     app.jinja_env.globals.update(
         account_event_label=event_label,
         static_url=static_url,
+        url_in_loop=url_in_loop,
         action_label=action_label,
         can_rate=can_rate,
         rating_of=rating_of,
@@ -209,7 +211,7 @@ def _register_template_helpers(app: Flask) -> None:
             "html_lang": "en" if locale.startswith("en") else "zh-Hans",
             "large_text": user.large_text if user else request.cookies.get("large_text") == "on",
             "languages": app.config["LANGUAGES"],
-            "unread_notifications": unread_count(user) if user else 0,
+            "unread_notifications": unread_entries(user) if user else 0,
             "emergencies": unacknowledged(user) if user else [],
         }
 

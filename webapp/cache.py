@@ -5,8 +5,9 @@ Static data — the category taxonomy, the points rule versions, the published c
 admin changes it, and is read on nearly every page. Each process keeps a copy per kind; a row per kind in
 ``cache_versions`` holds a counter that the service making a change bumps (``bump``) in the same transaction as
 the change. The first cached read of a request reads every counter in one query (so at most one query per
-request, however many kinds it reads) and reloads a copy whose counter has moved. A change committed through one
-process therefore reaches every other process on its next request, and a rolled-back change leaves the counter
+request, however many kinds it reads; and not again within ``STATIC_CACHE_CHECK_SECONDS``, default 1 s) and
+reloads a copy whose counter has moved. A change committed through one process therefore reaches every other
+process within that second (the changing process sees it at once), and a rolled-back change leaves the counter
 where it was.
 
 Cached values must be plain, immutable data (tuples, frozen dataclasses): never ORM objects, which belong to one
@@ -70,11 +71,19 @@ def _store() -> dict[str, tuple[int, Any]]:
 
 
 def _versions() -> dict[str, int]:
-    """Every counter, read once per application context (a request)."""
+    """Every counter, read at most once per application context (a request), and not again within
+    ``STATIC_CACHE_CHECK_SECONDS`` in this process."""
     versions: dict[str, int] | None = g.get("_cache_versions")
     if versions is None:
-        rows = db.session.execute(sa.select(CacheVersion.name, CacheVersion.version))
-        versions = {name: int(version) for name, version in rows}
+        interval = float(current_app.config.get("STATIC_CACHE_CHECK_SECONDS", 0))
+        checked = current_app.extensions.get("static_cache_versions")
+        now = time.monotonic()
+        if checked is not None and now - checked[0] < interval:
+            versions = dict(checked[1])
+        else:
+            rows = db.session.execute(sa.select(CacheVersion.name, CacheVersion.version))
+            versions = {name: int(version) for name, version in rows}
+            current_app.extensions["static_cache_versions"] = (now, dict(versions))
         g._cache_versions = versions
     return versions
 
@@ -113,6 +122,7 @@ def clear() -> None:
     """Forget every copy and figure of this application (tests empty the database between tests)."""
     _store().clear()
     _figures().clear()
+    current_app.extensions.pop("static_cache_versions", None)
     g.pop("_cache_versions", None)
 
 

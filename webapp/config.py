@@ -155,6 +155,9 @@ class Config:
     DUPLICATE_LIMIT = 5
 
     REPORTS_PER_PAGE = 20
+    # Each process keeps static data (categories, points rules, campaigns) and checks the version counters in
+    # the database at most this often (seconds): a change made through another process shows within that time.
+    STATIC_CACHE_CHECK_SECONDS = float(os.environ.get("STATIC_CACHE_CHECK_SECONDS", "1"))
     COMPRESS_MIMETYPES = [
         "text/html",
         "text/css",
@@ -173,6 +176,7 @@ class Config:
 
 class TestConfig(Config):
     TESTING = True
+    STATIC_CACHE_CHECK_SECONDS = 0.0  # every request checks the versions (tests change data between requests)
     SECRET_KEY = "test-secret-key"
     SQLALCHEMY_DATABASE_URI = normalise_database_url(os.environ.get("TEST_DATABASE_URL", "")) or None
     # Rate limiting stays on in tests; the limits are generous unless a test lowers one.

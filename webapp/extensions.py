@@ -42,10 +42,15 @@ babel = Babel()
 
 
 def is_english() -> bool:
-    """Whether to show English names of data (categories, departments); Chinese outside a request."""
+    """Whether to show English names of data (categories, departments); Chinese outside a request.
+
+    Reads the locale Flask-Babel worked out once for the request (a list page asks this for every row)."""
     if not has_request_context():
         return False
-    return select_locale().startswith("en")
+    from flask_babel import get_locale
+
+    locale = get_locale()
+    return locale is not None and locale.language == "en"
 
 
 def list_of(items: Any) -> str:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import re
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from flask import Response, current_app, make_response, render_template, request, url_for
+from flask import Response, current_app, g, has_request_context, make_response, render_template, request, url_for
+from flask_babel import format_datetime, get_locale, get_timezone
 
 
 def is_fragment_request() -> bool:
@@ -30,9 +33,73 @@ def _content_hash(path: str, mtime: float) -> str:
 
 
 def static_url(filename: str) -> str:
-    """URL of a static file with a content hash in it, so browsers may keep it for a year."""
+    """URL of a static file with a content hash in it, so browsers may keep it for a year.
+
+    Outside debug mode the URL is remembered per process (static files change only with a deployment, which
+    restarts the processes): every page links half a dozen of them."""
+    remembered: dict[tuple[str, str], str] | None = None
+    root = request.script_root if has_request_context() else ""
+    if not current_app.debug:
+        remembered = current_app.extensions.setdefault("static_urls", {})
+        found = remembered.get((root, filename))
+        if found is not None:
+            return found
     path = Path(current_app.static_folder or "") / filename
     version = _content_hash(str(path), path.stat().st_mtime) if path.exists() else "0"
-    return url_for("static", filename=filename, v=version)
+    url = url_for("static", filename=filename, v=version)
+    if remembered is not None and path.exists():
+        remembered[(root, filename)] = url
+    return url
+
+
+# --- Fast helpers for lists (measured with bench/http_load.py; see the README's Measurements) --------------------
+
+_SLOT_ID = 2_147_483_000  # a database id no row reaches in practice: its digits mark where the value goes
+_SLOT_TEXT = "Slot0/Slot"  # with a slash: a path converter keeps it, any other converter quotes it
+_SAFE_TEXT = re.compile(r"[A-Za-z0-9._/-]+\Z")
+
+
+def url_in_loop(endpoint: str, **values: Any) -> str:
+    """``url_for(endpoint, **values)`` with one value, for links repeated in a list (a card per report).
+
+    url_for costs tens of microseconds a call (URL defaults, the converters, the map's rules); here the URL is built
+    once per request with a placeholder and each value is put in its place. Only whole numbers and plain
+    file-name-like text (slashes only where the route takes a path) take the short way; anything else goes
+    through url_for.
+    """
+    ((name, value),) = values.items()
+    if isinstance(value, bool) or not (
+        (isinstance(value, int) and 0 < value < _SLOT_ID) or (isinstance(value, str) and _SAFE_TEXT.match(value))
+    ):
+        return url_for(endpoint, **values)
+    templates: dict[tuple[str, str, type], tuple[str, str] | None] = g.setdefault("_url_templates", {})
+    key = (endpoint, name, type(value))
+    if key not in templates:
+        slot = str(_SLOT_ID) if isinstance(value, int) else _SLOT_TEXT
+        before, found, after = url_for(endpoint, **{name: slot if isinstance(value, str) else _SLOT_ID}).partition(slot)
+        templates[key] = (before, after) if found and slot not in after else None
+    parts = templates[key]
+    if parts is None:  # the route changes such values (quoting): build each URL properly
+        return url_for(endpoint, **values)
+    return f"{parts[0]}{value}{parts[1]}"
+
+
+_FORMATTED: dict[tuple[Any, ...], str] = {}
+_FORMATTED_MAX = 20_000
+
+
+def remembered_datetimeformat(value: datetime | None = None, format: str | None = None, rebase: bool = True) -> str:
+    """Flask-Babel's ``datetimeformat`` filter, remembered per (time, format, language, time zone): list pages show
+    the same reports to many people, and Babel formats a date in about as long as the rest of a card takes."""
+    if value is None:
+        return format_datetime(value, format, rebase)  # now: nothing to remember
+    key = (value, format, rebase, str(get_locale()), str(get_timezone()))
+    found = _FORMATTED.get(key)
+    if found is None:
+        found = format_datetime(value, format, rebase)
+        if len(_FORMATTED) >= _FORMATTED_MAX:
+            _FORMATTED.clear()
+        _FORMATTED[key] = found
+    return found
 
 

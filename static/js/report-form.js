@@ -41,19 +41,26 @@
       mapBox.hidden = false;
       mapButton.disabled = true;
       let L;
+      const mapHint = document.getElementById("map-hint");
+      const noMap = () => { if (mapHint) mapHint.hidden = false; status.textContent = mapBox.dataset.noTiles; };
       try {
         L = await window.CitizenGrid.loadLeaflet(mapBox);
       } catch {
         mapButton.disabled = false; // the address field still works; another tap tries again
+        mapBox.hidden = true;
+        noMap();
         return;
       }
       const center = mapBox.dataset.center.split(",").map(Number);
       const start = latInput.value ? [Number(latInput.value), Number(lonInput.value)] : center;
       map = L.map(mapBox).setView(start, 17);
       if (mapBox.dataset.tiles) {
-        L.tileLayer(mapBox.dataset.tiles, { maxZoom: 19, attribution: mapBox.dataset.attribution }).addTo(map);
+        const tiles = L.tileLayer(mapBox.dataset.tiles, { maxZoom: 19, attribution: mapBox.dataset.attribution });
+        tiles.once("tileerror", noMap); // offline or the map service is down: a grey box needs words
+        tiles.addTo(map);
+        if (!navigator.onLine) noMap();
       } else {
-        status.textContent = mapBox.dataset.noTiles;
+        noMap();
       }
       marker = L.marker(start, { draggable: true, keyboard: true, title: mapBox.getAttribute("aria-label") }).addTo(map);
       marker.on("dragend", () => {
@@ -64,6 +71,18 @@
         marker.setLatLng(e.latlng);
         setPosition(e.latlng.lat, e.latlng.lng, "map", mapBox.dataset.pinOk);
       });
+    });
+  }
+
+  // --- Category search without a network: say to pick from the groups -------------------------------
+  const search = document.getElementById("category-search");
+  const searchOffline = document.getElementById("category-offline");
+  if (search && searchOffline) {
+    search.addEventListener("input", () => { searchOffline.hidden = navigator.onLine; });
+    search.addEventListener("htmx:sendError", () => { searchOffline.hidden = false; });
+    search.addEventListener("htmx:responseError", () => { searchOffline.hidden = navigator.onLine; });
+    search.addEventListener("htmx:afterRequest", (event) => {
+      if (event.detail.successful) searchOffline.hidden = true;
     });
   }
 

@@ -23,3 +23,20 @@
     }
   });
 })();
+
+/* The case's place on a small map beside the photos, at desk width only (a phone keeps the "open in a map app"
+   link). Leaflet is loaded by app.js; without a map service the pin stands on a plain background. */
+(() => {
+  "use strict";
+  const box = document.getElementById("case-map");
+  if (!box || !window.CitizenGrid || !window.matchMedia("(min-width: 64rem)").matches) return;
+  box.hidden = false;
+  window.CitizenGrid.loadLeaflet(box).then((L) => {
+    const here = [Number(box.dataset.lat), Number(box.dataset.lon)];
+    const map = L.map(box, { scrollWheelZoom: false }).setView(here, 17);
+    if (box.dataset.tiles) {
+      L.tileLayer(box.dataset.tiles, { maxZoom: 19, attribution: box.dataset.attribution }).addTo(map);
+    }
+    L.marker(here, { keyboard: false }).addTo(map);
+  }).catch(() => { box.hidden = true; });
+})();

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from tests.factories import make_user
 from webapp.accounts.sms import SmsMessage, queue_sms
 from webapp.db import after_commit, db
@@ -67,6 +69,7 @@ def test_a_failing_effect_does_not_stop_the_others(ctx, caplog):
     assert ran == ["still"] and "after-commit action failed" in caplog.text
 
 
+@pytest.mark.commits  # several connections: needs real commits
 def test_sms_is_sent_after_commit_and_a_failure_is_recorded(app, ctx, monkeypatch):
     from webapp.monitoring import recorder
 

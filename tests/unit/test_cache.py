@@ -26,6 +26,8 @@ from webapp.points.campaigns import create_campaign
 from webapp.reports import taxonomy
 from webapp.reports.models import Category
 
+pytestmark = pytest.mark.commits  # counts the statements of a request: the test transaction would add SAVEPOINTs
+
 
 class Process:
     """The memory of one app process (its copies and figures) on the shared test database: another gunicorn
@@ -33,7 +35,7 @@ class Process:
 
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self.memory: dict[str, dict[Any, Any]] = {"static_cache": {}, "figure_cache": {}}
+        self.memory: dict[str, Any] = {"static_cache": {}, "figure_cache": {}, "static_cache_versions": None}
 
     @contextmanager
     def request(self) -> Iterator[None]:
@@ -43,6 +45,7 @@ class Process:
             with self.app.test_request_context():
                 yield
         finally:
+            self.memory = {name: self.app.extensions.get(name) for name in self.memory}
             for name, value in saved.items():
                 if value is None:
                     self.app.extensions.pop(name, None)
@@ -77,6 +80,25 @@ def test_a_change_committed_in_one_process_reaches_the_other_on_its_next_request
     with app.test_request_context():
         campaign_id = _publish_campaign()
         db.session.commit()
+    with other_process.request():
+        assert [c.id for c in campaign_pages.current_public()] == [campaign_id]
+
+
+def test_other_processes_check_the_versions_at_most_once_a_second(app, other_process, monkeypatch):
+    clock = [5000.0]
+    monkeypatch.setattr(cache.time, "monotonic", lambda: clock[0])
+    monkeypatch.setitem(app.config, "STATIC_CACHE_CHECK_SECONDS", 1.0)
+    with other_process.request():
+        assert campaign_pages.current_public() == []
+    with app.test_request_context():
+        campaign_id = _publish_campaign()
+        db.session.commit()
+        assert [c.id for c in campaign_pages.current_public()] == [campaign_id]  # this process: at once
+    clock[0] += 0.5
+    with other_process.request(), count_queries() as statements:
+        assert campaign_pages.current_public() == []  # checked half a second ago
+    assert statements == []
+    clock[0] += 0.6
     with other_process.request():
         assert [c.id for c in campaign_pages.current_public()] == [campaign_id]
 

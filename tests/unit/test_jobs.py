@@ -27,6 +27,8 @@ from webapp.monitoring import recorder
 from webapp.reports.models import ReportEvent
 from webapp.reports.status import ReportStatus as S
 
+pytestmark = pytest.mark.commits  # jobs and the error recorder use their own connections
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -16,6 +16,8 @@ from webapp.feedback.platform import services as platform
 from webapp.monitoring import recorder, services
 from webapp.monitoring.models import ErrorEvent
 
+pytestmark = pytest.mark.commits  # the error recorder writes on its own connection; threads
+
 
 def events() -> list[ErrorEvent]:
     return list(db.session.scalars(sa.select(ErrorEvent).order_by(ErrorEvent.id)))

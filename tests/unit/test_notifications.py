@@ -240,3 +240,33 @@ def test_points_messages_render_without_a_report(ctx, kind):
         with force_locale(locale):
             text = services.text(notification)
         assert str(POINTS_KINDS[kind]["points"]) in text and "%(" not in text
+
+
+def test_the_centre_groups_news_per_report_and_counts_reports(ctx):
+    alice = make_user()
+    first, second = make_case(), make_case()
+    for status in ("accepted", "dispatched", "signed", "in_progress"):
+        services.notify([alice], "status", first, status=status)
+    services.notify([alice], "status", second, status="accepted")
+    services.notify([alice], "points_expiring", points=5, date="2026-12-31")
+    entries = services.grouped(alice)
+    assert [(e.latest.report_id, e.count) for e in entries] == [(None, 1), (second.id, 1), (first.id, 4)]
+    assert entries[2].latest.params["status"] == "in_progress" and entries[2].unread
+    assert services.unread_entries(alice) == 3 and services.unread_count(alice) == 6
+    services.mark_all_read(alice)
+    assert services.unread_entries(alice) == 0 and not any(e.unread for e in services.grouped(alice))
+
+
+def test_only_when_fixed_or_needs_me(ctx):
+    from webapp.reports.models import ReportEvent
+    from webapp.reports.status import ReportStatus
+
+    quiet, chatty = make_user(), make_user()
+    quiet.notify_only_important = True
+    report = make_case(quiet)
+    for step in (ReportStatus.ACCEPTED, ReportStatus.DISPATCHED, ReportStatus.CLOSED):
+        event = ReportEvent(action="x", actor_role="system", from_status=None, to_status=step)
+        services.status_changed(report, event)
+        services.notify([chatty], "status", report, status=step.value)
+    assert [n.params["status"] for n in services.recent(quiet)] == ["closed"]
+    assert len(services.recent(chatty)) == 3

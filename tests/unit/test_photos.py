@@ -92,6 +92,7 @@ def _feedback_row(key: str, column: str) -> None:
 ROWS = {"report_photos": _report_row, "store_items": _store_item_row, "platform_feedback": _feedback_row}
 
 
+@pytest.mark.commits  # several connections: needs real commits
 @pytest.mark.parametrize("column", references.KEY_COLUMNS, ids=lambda c: f"{c.class_.__tablename__}.{c.key}")
 def test_a_rollback_keeps_a_file_that_another_table_committed_meanwhile(app: Flask, ctx, storage, column):
     """Request A writes a new file; meanwhile request B commits a row (of any kind) using the same file; A rolls

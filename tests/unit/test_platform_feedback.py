@@ -319,6 +319,7 @@ def test_no_reply_wanted_sends_nothing(ctx, admin, app):
     assert feedback.reply == "收到。"  # still shown on the feedback page
 
 
+@pytest.mark.commits  # the error recorder writes on its own connection
 def test_a_failed_sms_is_recorded_and_does_not_undo_the_reply(ctx, admin, app, monkeypatch):
     from webapp.monitoring import recorder
 

@@ -24,7 +24,7 @@ from flask import Flask
 from flask_babel import gettext
 
 from tests.factories import make_user
-from webapp import create_app
+from webapp import create_app, jobs
 from webapp.accounts.models import Role, User
 from webapp.config import TestConfig
 from webapp.db import db, utcnow
@@ -44,7 +44,7 @@ LAST_ITEMS = 5
 PRICE = 20
 THREAD_TIMEOUT_S = 60
 
-pytestmark = pytest.mark.postgres_only
+pytestmark = [pytest.mark.postgres_only, pytest.mark.commits]  # concurrent connections
 
 
 @dataclass
@@ -78,6 +78,7 @@ def crowd_app(app: Flask) -> Iterator[Flask]:
     with crowd.app_context():
         db.session.remove()
         db.engine.dispose()
+    jobs.init_app(app)  # create_app pointed the background jobs at the crowd app: give them back to the test app
 
 
 def _stocked_item(stock: int, *, price: int = PRICE) -> int:

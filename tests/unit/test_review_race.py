@@ -25,6 +25,8 @@ from webapp.reports.models import Report, ReportEvent, Severity
 from webapp.reports.status import ReportStatus
 from webapp.review import services, workflow
 
+pytestmark = pytest.mark.commits  # concurrent connections
+
 ROUNDS = 10
 THREAD_TIMEOUT_S = 30
 

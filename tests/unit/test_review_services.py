@@ -736,6 +736,7 @@ CONCURRENT = {
 }
 
 
+@pytest.mark.commits  # several connections: needs real commits
 @pytest.mark.parametrize("name", sorted(CONCURRENT))
 def test_a_concurrent_change_makes_any_review_action_already_handled(app, ctx, name):
     status, action = CONCURRENT[name]

@@ -334,6 +334,7 @@ def test_a_stale_form_is_already_handled(ctx):
         perform(report, "dispatch", reviewer, expected_version=version)
 
 
+@pytest.mark.commits  # several connections: needs real commits
 def test_a_concurrent_update_is_already_handled_not_a_crash(app, ctx):
     reviewer = make_staff(Role.REVIEWER)
     report = make_case()

@@ -73,7 +73,17 @@ def test_anonymous_visitors_are_sent_to_log_in(client, setup):
 def test_supervisors_and_reviewers_read_everything(app, client, setup, role):
     as_role(client, setup, role)
     for url in urls():
-        assert client.get(url).status_code == 200, url
+        response = client.get(url)
+        assert response.status_code == 200, url
+        body = response.get_data(as_text=True)
+        if ".csv" in url or "format=csv" in url:
+            assert response.mimetype == "text/csv" and "attachment" in response.headers["Content-Disposition"], url
+            assert len(list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))) >= 2, url  # a header and figures
+        else:
+            assert response.mimetype == "text/html" and "<h1" in body and 'name="password"' not in body, url
+    # The figures are the setup's: two reports received in the grid, one of them closed.
+    places = client.get(f"/dashboard/data/places.csv?start=2026-01-01&grid={GRID}").get_data(as_text=True)
+    assert GRID in places
 
 
 def test_the_roll_up_follows_committed_changes(app, setup):

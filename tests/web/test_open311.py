@@ -775,6 +775,7 @@ def test_create_api_key_prints_it_once_and_stores_only_a_hash(app):
     assert client.post(f"{BASE}/requests.json", data=valid_fields(key)).status_code == 201
 
 
+@pytest.mark.commits  # CLI commands commit in their own app contexts
 def test_create_api_key_refuses_empty_and_duplicate_names(app):
     runner = app.test_cli_runner()
     assert runner.invoke(args=["create-api-key", "--name", "Partner"]).exit_code == 0

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 from webapp.pwa import views as pwa
@@ -78,6 +79,28 @@ def test_static_files_are_gzipped_and_cached_by_content_hash(client):
     assert client.get("/static/../webapp/config.py").status_code == 404
 
 
-def test_release_id_is_stable_between_requests(app):
+def _config_of(worker_source: str) -> str:
+    return worker_source.split("var CONFIG = ", 1)[1].split(";\n")[0]
+
+
+def test_release_id_changes_with_the_files_it_covers_and_only_then(app, client, tmp_path, monkeypatch):
+    """The service worker's release names the content of what it precaches: the same between requests, new as
+    soon as one of those files changes (the phones then fetch the new shell), the old one again if it is undone."""
+    worker = tmp_path / "sw.js"
+    worker.write_bytes(pwa.SW_SOURCE.read_bytes())
+    monkeypatch.setattr(pwa, "SW_SOURCE", worker)
     with app.test_request_context():
-        assert pwa.release_id() == pwa.release_id()
+        first = pwa.release_id()
+    assert len(first) == 12 and int(first, 16) >= 0
+    served = [json.loads(_config_of(client.get("/sw.js").get_data(as_text=True)))["release"] for _ in range(2)]
+    assert served == [first, first]
+    original, stat = worker.read_bytes(), worker.stat()
+    worker.write_bytes(original + b"\n// a new release\n")
+    os.utime(worker, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    with app.test_request_context():
+        changed = pwa.release_id()
+    assert changed != first
+    worker.write_bytes(original)
+    os.utime(worker, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2 * 10**9))
+    with app.test_request_context():
+        assert pwa.release_id() == first  # the content decides, not the time the file was written

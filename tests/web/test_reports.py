@@ -280,6 +280,9 @@ def test_reporter_cannot_follow_their_own_report(app, client, resident):
         report_id = report.id
     response = post(client, f"/reports/{report_id}/follow", headers=HX)
     assert response.status_code == 422
+    assert "这是您自己上报的问题，您已在关注。" in response.get_data(as_text=True)
+    with app.app_context():  # no follower row was written
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ReportFollower)) == 0
 
 
 def test_my_reports_shows_only_mine(app, client, resident):

@@ -79,7 +79,7 @@ def test_campaign_sentences_join_categories_as_the_language_does(app, client):
     from tests.factories import make_user
     from webapp.campaigns import services as campaign_pages
     from webapp.db import utcnow
-    from webapp.points.awards import local_date
+    from webapp.localtime import local_date
     from webapp.points.campaigns import create_campaign
 
     with app.app_context():
@@ -333,3 +333,44 @@ def test_the_home_page_lists_each_report_once_and_links_the_honour_roll(app, cli
     page = client.get("/").get_data(as_text=True)
     assert page.count(f'href="/reports/{mine_id}"') == 1
     assert 'href="/honour"' in page and 'href="/household"' in page
+
+
+# --- 14. Notifications: one entry per report, and "only when it is fixed or needs me" -------------------------------
+
+
+def test_the_notification_centre_shows_one_entry_per_report(app, client):
+    from tests.factories import make_user
+    from webapp.notifications import services as notifications
+
+    with app.app_context():
+        resident = make_user(Role.CITIZEN)
+        report = make_case(resident)
+        for status in ("accepted", "dispatched", "signed", "in_progress", "awaiting_check"):
+            notifications.notify([resident], "status", report, status=status)
+        db.session.commit()
+        report_id = report.id
+    login(client, resident)
+    page = client.get("/me/notifications").get_data(as_text=True)
+    assert page.count(f'href="/reports/{report_id}"') == 1
+    assert "已处置，待核查" in text(client.get("/me/notifications")) and "5 条更新" in text(
+        client.get("/me/notifications")
+    )
+    assert 'id="notification-count"' in page and re.search(r'id="notification-count"[^>]*>1<', page)
+    fragment = client.get("/me/notifications", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in fragment and fragment.count(f'href="/reports/{report_id}"') == 1
+
+
+def test_a_resident_chooses_only_when_fixed_or_needs_me(app, client):
+    from tests.factories import make_user
+
+    with app.app_context():
+        resident = make_user(Role.CITIZEN)
+        db.session.commit()
+    login(client, resident)
+    saved = post(
+        client, "/me/profile", {"display_name": "王阿姨", "locale": "zh_Hans_CN", "notify_only_important": "y"}
+    )
+    assert saved.status_code == 303
+    with app.app_context():
+        assert db.session.get(type(resident), resident.id).notify_only_important is True
+    assert "您只在问题解决或需要您时收到报告的通知" in text(client.get("/me/notifications"))

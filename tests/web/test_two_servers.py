@@ -185,13 +185,27 @@ def assert_complete_on(session: requests.Session, server: Server, report_id: int
     assert Image.open(io.BytesIO(picture.content)).size == (1200, 900)
 
 
-def test_two_servers_share_reports_photos_logins_limits_and_survive_a_kill(app, deployment, shared):
+@pytest.fixture
+def sessions():  # type: ignore[no-untyped-def]
+    """HTTP clients (a phone, an intruder), closed after the test."""
+    opened: list[requests.Session] = []
+
+    def new() -> requests.Session:
+        opened.append(requests.Session())
+        return opened[-1]
+
+    yield new
+    for session in opened:
+        session.close()
+
+
+def test_two_servers_share_reports_photos_logins_limits_and_survive_a_kill(app, deployment, shared, sessions):
     a, b, worker = deployment
     with app.app_context():
         resident = make_user()
         db.session.commit()
         phone = resident.phone
-    phone_session = requests.Session()
+    phone_session = sessions()
 
     # A login made on A is valid on B (same signed session, same database).
     assert login(phone_session, a, phone, PASSWORD).status_code == 200
@@ -217,7 +231,7 @@ def test_two_servers_share_reports_photos_logins_limits_and_survive_a_kill(app, 
         assert requests.get(redirect.headers["Location"], timeout=30).content == private_copy.content
 
     # The login limit is counted in Redis: spent across A and B, it holds on both.
-    intruder = requests.Session()
+    intruder = sessions()
     attempts = [login(intruder, server, phone, "wrong-password").status_code for server in (b, a, b)]
     assert attempts == [401, 401, 401]  # with the successful login above: the 4 a minute allowed
     assert login(intruder, a, phone, PASSWORD).status_code == 429

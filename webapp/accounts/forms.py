@@ -63,6 +63,9 @@ class ProfileForm(FlaskForm):
     show_name_publicly = BooleanField(_l("Show my name on my public reports"))
     large_text = BooleanField(_l("Large text"))
     notify_by_sms = BooleanField(_l("Also send news about my reports by text message"))
+    notify_only_important = BooleanField(
+        _l("Tell me about my reports only when one is fixed or needs me (not every step)")
+    )
     locale = RadioField(
         _l("Language"),
         choices=[SelectChoice("zh_Hans_CN", "中文"), SelectChoice("en", "English")],

@@ -79,6 +79,8 @@ class User(UserMixin, db.Model):
     show_name_publicly: Mapped[bool] = mapped_column(default=False)
     large_text: Mapped[bool] = mapped_column(default=False)
     notify_by_sms: Mapped[bool] = mapped_column(default=False)  # also send my report updates as text messages
+    # Residents: news of my reports only when one is fixed (closed) or refused/merged, not every step.
+    notify_only_important: Mapped[bool] = mapped_column(default=False)
     locale: Mapped[str | None] = mapped_column(sa.String(16))
     active: Mapped[bool] = mapped_column(default=True)
     phone_verified_at: Mapped[datetime | None]

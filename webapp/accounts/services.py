@@ -231,11 +231,13 @@ def update_profile(
     large_text: bool,
     locale: str | None,
     notify_by_sms: bool = False,
+    notify_only_important: bool = False,
 ) -> None:
     user.display_name = display_name.strip()[:DISPLAY_NAME_MAX]
     user.show_name_publicly = show_name_publicly
     user.large_text = large_text
     user.notify_by_sms = notify_by_sms
+    user.notify_only_important = notify_only_important
     user.locale = locale
     db.session.flush()
 

@@ -91,9 +91,7 @@ def live_count(user: User) -> int:
 
 def staff_with_sessions() -> list[tuple[User, int]]:
     """Every staff account with its number of live sessions, for the admin's page."""
-    counts = (
-        sa.select(UserSession.user_id, sa.func.count().label("live")).group_by(UserSession.user_id).subquery()
-    )
+    counts = sa.select(UserSession.user_id, sa.func.count().label("live")).group_by(UserSession.user_id).subquery()
     rows = db.session.execute(
         sa.select(User, sa.func.coalesce(counts.c.live, 0))
         .outerjoin(counts, counts.c.user_id == User.id)

@@ -223,6 +223,7 @@ def profile() -> Response | str:
             large_text=form.large_text.data,
             locale=form.locale.data,
             notify_by_sms=form.notify_by_sms.data,
+            notify_only_important=form.notify_only_important.data,
         )
         db.session.commit()
         flash(_("Your profile has been saved."), "success")

@@ -37,18 +37,27 @@ def _short(label: str, limit: int = 14) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
-def bars(chart_id: str, title: str, desc: str, rows: Sequence[tuple[str, float]], fmt: str = "{:,.0f}") -> Markup:
-    """Horizontal bars, largest first as given."""
+def bars(
+    chart_id: str,
+    title: str,
+    desc: str,
+    rows: Sequence[tuple[str, float] | tuple[str, float, str]],
+    fmt: str = "{:,.0f}",
+) -> Markup:
+    """Horizontal bars, largest first as given. A row's optional third item is its full name, shown on hover
+    (e.g. a grid's street and community, while the bar is labelled by the grid's own name)."""
     width, row_height, label_width = 640, 26, 220
     height = max(row_height * len(rows) + 10, 40)
-    top = max((value for _, value in rows), default=0) or 1
+    top = max((row[1] for row in rows), default=0) or 1
     parts = [_open(chart_id, title, desc, width, height)]
-    for index, (label, value) in enumerate(rows):
+    for index, row in enumerate(rows):
+        label, value = row[0], row[1]
+        full = row[2] if len(row) > 2 else label  # type: ignore[misc]
         y = 5 + index * row_height
         length = (width - label_width - 70) * value / top
         parts.append(
             f'<text x="{label_width - 6}" y="{y + 17}" text-anchor="end" font-size="13" fill="#1f2937">'
-            f"{escape(_short(label, 16))}</text>"
+            f"<title>{escape(full)}</title>{escape(_short(label, 16))}</text>"
             f'<rect x="{label_width}" y="{y + 3}" width="{length:.1f}" height="{row_height - 8}" fill="{BAR}"/>'
             f'<text x="{label_width + length + 6:.1f}" y="{y + 17}" font-size="13" fill="#1f2937">'
             f"{escape(fmt.format(value))}</text>"

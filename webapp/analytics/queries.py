@@ -259,8 +259,19 @@ def by_grid(filters: Filters, limit: int | None = TOP) -> list[CountRow]:
 
 
 def with_grid_labels(rows: list[CountRow]) -> list[CountRow]:
-    labels = _grid_labels([row.code for row in rows])
-    return [replace(row, label=labels.get(row.code, row.code)) for row in rows]
+    """Each grid's full label (street, community, grid) and, in ``extra["name"]``, the grid's own name: charts
+    label bars by the name (eight grids of one community share the same prefix) and show the path on hover."""
+    grids = (
+        {g.code: g for g in db.session.scalars(sa.select(Grid).where(Grid.code.in_([row.code for row in rows])))}
+        if rows
+        else {}
+    )
+    labelled = []
+    for row in rows:
+        grid = grids.get(row.code)
+        label = grid.label if grid else row.code
+        labelled.append(replace(row, label=label, extra={**row.extra, "name": (grid.name if grid else "") or label}))
+    return labelled
 
 
 @dataclass

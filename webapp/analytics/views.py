@@ -86,7 +86,7 @@ def _panel_context(name: str, filters: Filters) -> dict[str, Any]:
                 "chart-places",
                 _("Reports by place"),
                 _("The %(n)d grids with the most reports in the chosen period.", n=len(grids)),
-                [(row.label, row.count) for row in grids],
+                [(row.extra.get("name") or row.label, row.count, row.label) for row in grids],
             ),
             map_chart=charts.grid_map(
                 "chart-map",

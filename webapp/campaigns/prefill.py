@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from webapp.db import db
 from webapp.extensions import list_of
 from webapp.geo.models import Grid
-from webapp.opendata.services import day_start
+from webapp.localtime import midnight
 from webapp.points import rules
 from webapp.points.campaigns import BUDGET_MAX, NAME_MAX, PLACE_MAX
 from webapp.reports import taxonomy
@@ -122,8 +122,8 @@ def from_hotspot(args: Mapping[str, Any], today: date) -> Prefill:
                 .where(
                     Report.category_code.in_([c.code for c in categories]),
                     sa.or_(*(Report.grid_code.startswith(g.code, autoescape=True) for g in grids)),
-                    Report.created_at >= day_start(window_start),
-                    Report.created_at < day_start(window_end + timedelta(days=1)),
+                    Report.created_at >= midnight(window_start),
+                    Report.created_at < midnight(window_end + timedelta(days=1)),
                 )
             )
             or 0

@@ -20,7 +20,7 @@ from webapp.campaigns.models import CampaignPage
 from webapp.db import db, utcnow
 from webapp.errors import NotFound
 from webapp.geo.models import Grid
-from webapp.localtime import local_date
+from webapp.localtime import local_date, midnight
 from webapp.opendata import services as opendata
 from webapp.pagination import Page
 from webapp.points import campaigns as points_campaigns
@@ -147,8 +147,8 @@ def get_public(campaign_id: int) -> Campaign:
 def case_where(campaign: Campaign) -> list[Any]:
     clauses: list[Any] = [
         Report.category_code.in_(campaign.categories),
-        Report.created_at >= opendata.day_start(campaign.starts_on),
-        Report.created_at < opendata.day_start(campaign.ends_on + timedelta(days=1)),
+        Report.created_at >= midnight(campaign.starts_on),
+        Report.created_at < midnight(campaign.ends_on + timedelta(days=1)),
     ]
     if campaign.places:
         clauses.append(sa.or_(*(Report.grid_code.startswith(prefix, autoescape=True) for prefix in campaign.places)))

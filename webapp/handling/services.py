@@ -50,6 +50,7 @@ def inbox(department: Department, *, only: str | None = None, now: datetime | No
     calendar = working_calendar()
     cases = db.session.scalars(
         sa.select(Report)
+        .options(*reports.CASE_LIST_LOAD)
         .where(Report.department_id == department.id, Report.status.in_(INBOX_STATUSES))
         .order_by(Report.emergency.desc(), Report.due_at.asc().nulls_last(), Report.id)
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -83,19 +84,32 @@ def _send_sms(user: User, notification: Notification) -> None:
     queue_sms(notice_message(user.phone, text(notification, english=False)))
 
 
+# The steps a resident who asked for "only when it is fixed or needs me" still hears about.
+IMPORTANT_STATUSES = frozenset({ReportStatus.CLOSED, ReportStatus.REJECTED})
+
+
+def _wants(user: User | None, status: ReportStatus) -> bool:
+    return user is not None and (status in IMPORTANT_STATUSES or not user.notify_only_important)
+
+
 def status_changed(report: Report, event: ReportEvent) -> None:
     """Tell the reporter and the residents following the report that it moved on (a merged duplicate: where to)."""
     status = event.to_status.value
     merged = event.to_status is ReportStatus.REJECTED and report.duplicate_of_id is not None
     extra = {"original": report.duplicate_of_id} if merged else {}
-    if report.reporter is not None and report.reporter_id != event.actor_id:
+    if (
+        report.reporter is not None
+        and report.reporter_id != event.actor_id
+        and _wants(report.reporter, event.to_status)
+    ):
         notify([report.reporter], "merged" if merged else "status", report, status=status, **extra)
     followers = db.session.scalars(
         sa.select(User)
         .join(ReportFollower, ReportFollower.user_id == User.id)
         .where(ReportFollower.report_id == report.id, User.id != event.actor_id)
     )
-    notify(followers, "merged" if merged else "followed_status", report, status=status, **extra)
+    wanted = [user for user in followers if _wants(user, event.to_status)]
+    notify(wanted, "merged" if merged else "followed_status", report, status=status, **extra)
 
 
 def staff(*roles: Role, department_id: int | None = None, heads_only: bool = False) -> list[User]:
@@ -136,6 +150,46 @@ def unread_count(user: User) -> int:
         )
         or 0
     )
+
+
+def unread_entries(user: User) -> int:
+    """What the menu's badge counts: reports with news (one per report, however many steps) and other messages."""
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count(sa.distinct(sa.func.coalesce(Notification.report_id, -Notification.id)))).where(
+                Notification.user_id == user.id, Notification.read_at.is_(None)
+            )
+        )
+        or 0
+    )
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the notification centre: the latest message about a report (or a message about no report),
+    how many messages it stands for, and whether any of them is unread or urgent."""
+
+    latest: Notification
+    count: int
+    unread: bool
+    urgent: bool
+
+
+def grouped(user: User, limit: int = 50, scan: int = 500) -> list[Entry]:
+    """The notification centre: one entry per report with its latest state, newest first."""
+    entries: dict[object, list[Notification]] = {}
+    for notification in recent(user, limit=scan):
+        key = notification.report_id if notification.report_id is not None else ("message", notification.id)
+        entries.setdefault(key, []).append(notification)
+    return [
+        Entry(
+            latest=items[0],
+            count=len(items),
+            unread=any(n.read_at is None for n in items),
+            urgent=any(n.urgent for n in items),
+        )
+        for items in list(entries.values())[:limit]
+    ]
 
 
 def recent(user: User, limit: int = 50) -> list[Notification]:

@@ -16,8 +16,8 @@ bp = Blueprint("notifications", __name__)
 @bp.get("/me/notifications")
 @login_required
 def index() -> Response:
-    items = services.recent(current_user)
-    return page_or_fragment("notifications/index.html", "notifications/_list.html", items=items, text=services.text)
+    entries = services.grouped(current_user)
+    return page_or_fragment("notifications/index.html", "notifications/_list.html", entries=entries, text=services.text)
 
 
 @bp.post("/me/notifications/read")
@@ -29,7 +29,7 @@ def mark_read() -> Response:
         return page_or_fragment(
             "notifications/index.html",
             "notifications/_list.html",
-            items=services.recent(current_user),
+            entries=services.grouped(current_user),
             text=services.text,
         )
     flash(_("All notifications marked as read."), "info")

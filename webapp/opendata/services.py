@@ -23,7 +23,7 @@ from webapp.accounts.models import Department
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
 from webapp.geo.models import Grid
-from webapp.localtime import local_date, midnight
+from webapp.localtime import local_date, midnight, month_bounds
 from webapp.pagination import Page
 from webapp.reports import privacy, taxonomy
 from webapp.reports.models import Category, Report, ReportPhoto
@@ -94,17 +94,12 @@ class Filters:
     def where(self) -> list[Any]:
         clauses: list[Any] = [Report.status.not_in(UNPUBLISHED)]
         if self.start:
-            clauses.append(Report.created_at >= day_start(self.start))
+            clauses.append(Report.created_at >= midnight(self.start))
         if self.end:
-            clauses.append(Report.created_at < day_start(self.end + timedelta(days=1)))
+            clauses.append(Report.created_at < midnight(self.end + timedelta(days=1)))
         if self.categories:
             clauses.append(Report.category_code.in_(self.categories))
         return clauses
-
-
-def day_start(day: date) -> datetime:
-    """Midnight of a local day, in UTC."""
-    return midnight(day).astimezone(UTC)
 
 
 def parse_date(raw: str, name: str) -> date:
@@ -424,8 +419,7 @@ def headline(today: date | None = None, top: int = 5) -> Headline:
     """This month's figures: two statements, kept HEADLINE_SECONDS per process (no scan on every page view)."""
     today = today or local_date(utcnow())
     first = today.replace(day=1)
-    following = (first + timedelta(days=32)).replace(day=1)
-    start, end = day_start(first), day_start(following)
+    start, end = month_bounds(first)
     figures = static_cache.remember(
         "open-data-headline", HEADLINE_SECONDS, (first, top), lambda: _month_figures(start, end, top)
     )

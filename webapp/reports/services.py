@@ -22,6 +22,7 @@ from webapp.accounts.models import User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError, InvalidFields
 from webapp.geo.distance import bounding_box, haversine_m, valid_coordinates
+from webapp.geo.models import Grid
 from webapp.geo.services import locate
 from webapp.pagination import Page
 from webapp.photos import pipeline, references, rejections
@@ -382,13 +383,14 @@ def follower_count(report: Report) -> int:
 # What a report card (templates/reports/_card.html) shows, loaded with the list in a fixed number of queries
 # whatever its length; any other relationship raises, so a template that starts needing one fails in the tests
 # instead of sending one query per card.
-# Photos come in the same query (a list page is one statement); results then need ``.unique()``.
-CARD_LOAD = (
-    joinedload(Report.category),
-    joinedload(Report.grid),
-    joinedload(Report.photos),
-    raiseload("*"),
+# The grid's names for a label, not its polygon (GeoJSON text, often kilobytes per grid).
+GRID_LABEL_LOAD = joinedload(Report.grid).load_only(
+    Grid.code, Grid.name, Grid.district_name, Grid.street_name, Grid.community_name, raiseload=True
 )
+# Staff lists (review queue, department inbox): category and grid label with the rows, nothing else.
+CASE_LIST_LOAD = (joinedload(Report.category), GRID_LABEL_LOAD, raiseload("*"))
+# Photos come in the same query (a list page is one statement); results then need ``.unique()``.
+CARD_LOAD = (joinedload(Report.category), GRID_LABEL_LOAD, joinedload(Report.photos), raiseload("*"))
 # What the public report page shows (templates/reports/detail.html).
 PAGE_LOAD = (
     joinedload(Report.category).joinedload(Category.group),

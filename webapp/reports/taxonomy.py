@@ -7,6 +7,7 @@ into the database by ``sync_categories`` whenever the schema is upgraded, so rep
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -107,6 +108,8 @@ class GroupInfo:
 class Taxonomy:
     groups: tuple[GroupInfo, ...]  # groups with at least one active category, in display order
     by_code: dict[str, CategoryInfo]  # every category, active or not
+    # Markup pages built from this version (e.g. the report form's groups), thrown away with it.
+    rendered: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 _CATEGORY_FIELDS = [f.name for f in fields(CategoryInfo) if f.init]

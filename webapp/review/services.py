@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import joinedload, selectinload
 
 from webapp import localtime
 from webapp.accounts.models import Department, User
@@ -317,6 +318,11 @@ def _queue_filter(
     return stmt
 
 
+# What the queue shows of each case, with the rows (the next-case lookup of the case page shares this query, so
+# nothing here is restricted: the case page reads much more of the same objects).
+QUEUE_LOAD = (joinedload(Report.category), joinedload(Report.grid), selectinload(Report.photos))
+
+
 def queue(
     name: str = "review",
     *,
@@ -335,7 +341,12 @@ def queue(
     ids_stmt = _queue_filter(name, group, street, emergency_only)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(ids_stmt.subquery())) or 0
     ids = list(db.session.scalars(ids_stmt.order_by(*QUEUE_ORDER).offset((page - 1) * per_page).limit(per_page)))
-    rows = {r.id: r for r in db.session.scalars(sa.select(Report).where(Report.id.in_(ids)))} if ids else {}
+    # The queue shows a thumbnail per case: the photos come in one more query, not one per row.
+    rows = (
+        {r.id: r for r in db.session.scalars(sa.select(Report).where(Report.id.in_(ids)).options(*QUEUE_LOAD))}
+        if ids
+        else {}
+    )
     return Page([rows[i] for i in ids if i in rows], page, per_page, total)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,10 +58,6 @@ def _period(args: Any) -> tuple[date, date]:
     return start, end
 
 
-def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    return localtime.midnight(start), localtime.midnight(end + timedelta(days=1))
-
-
 def _audit_rows(page: int) -> tuple[list[tuple[FundAudit, dict[str, Any]]], bool]:
     rows = list(
         db.session.scalars(
@@ -93,7 +89,7 @@ def _fund_page(line_form: BudgetLineForm | None = None, status: int = 200) -> Re
     try:
         start, end = _period(request.args)
         start_text, end_text = start.isoformat(), end.isoformat()
-        report = fund.reconcile(*_bounds(start, end))
+        report = fund.reconcile(*localtime.days_bounds(start, end))
     except DomainError as error:
         db.session.rollback()
         period_error, period_field = str(error.message), error.field
@@ -164,7 +160,7 @@ def add_budget_line() -> Response:
 @admins_only
 def reconciliation_csv() -> Response:
     start, end = _period(request.args)
-    report = fund.reconcile(*_bounds(start, end))
+    report = fund.reconcile(*localtime.days_bounds(start, end))
     response = csvfile.response(
         fund.CSV_HEADER, list(fund.csv_rows(report)), f"reconciliation-{start.isoformat()}-{end.isoformat()}.csv"
     )
