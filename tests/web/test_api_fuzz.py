@@ -29,6 +29,8 @@ def logged_in(app):  # type: ignore[no-untyped-def]
     return client
 
 
+# Its module-scoped login commits a user outside the per-test transaction: empty the tables afterwards.
+@pytest.mark.commits
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     client_id=st.one_of(st.uuids().map(str), text),
