@@ -67,6 +67,7 @@ def _pg(tool: str) -> str:
     return path
 
 
+@pytest.mark.commits  # pg_dump reads what is committed
 def test_pg_dump_and_restore_of_a_small_database(app, ctx, database_url, tmp_path):
     if not database_url.startswith("postgresql"):
         pytest.skip("pg_dump/pg_restore need PostgreSQL (set TEST_DATABASE_URL); SQLite is backed up as one file")
@@ -80,7 +81,7 @@ def test_pg_dump_and_restore_of_a_small_database(app, ctx, database_url, tmp_pat
     dump = tmp_path / f"{restored_name}.dump"
     # The commands of README, Running in production → Backups.
     subprocess.run([_pg("pg_dump"), *connection, "-Fc", "-f", str(dump), url.database], check=True, timeout=120)
-    subprocess.run([_pg("createdb"), *connection, restored_name], check=True, timeout=60)
+    subprocess.run([_pg("createdb"), *connection, "-T", "template0", restored_name], check=True, timeout=60)
     try:
         subprocess.run(
             [_pg("pg_restore"), *connection, "--no-owner", "--exit-on-error", "-d", restored_name, str(dump)],
