@@ -41,7 +41,7 @@ GUNICORN = Path(sys.executable).with_name("gunicorn")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 LOGINS_PER_MINUTE = 4
 
-pytestmark = [pytest.mark.multi_server, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.multi_server, pytest.mark.commits, pytest.mark.timeout(420)]
 
 
 def _redis_answers() -> bool:
