@@ -67,7 +67,7 @@ def _pg(tool: str) -> str:
     return path
 
 
-@pytest.mark.commits  # pg_dump reads what is committed
+@pytest.mark.commits  # pg_dump reads committed rows from its own connection
 def test_pg_dump_and_restore_of_a_small_database(app, ctx, database_url, tmp_path):
     if not database_url.startswith("postgresql"):
         pytest.skip("pg_dump/pg_restore need PostgreSQL (set TEST_DATABASE_URL); SQLite is backed up as one file")

@@ -41,7 +41,6 @@ GUNICORN = Path(sys.executable).with_name("gunicorn")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 LOGINS_PER_MINUTE = 4
 
-# The servers are other processes: they see only what the test really commits.
 pytestmark = [pytest.mark.multi_server, pytest.mark.commits, pytest.mark.timeout(420)]
 
 
