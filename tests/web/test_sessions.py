@@ -154,6 +154,20 @@ def test_login_gives_a_new_csrf_token(app, client):
     assert client.post("/prefs", data={"csrf_token": after, "lang": "en"}).status_code == 303
 
 
+def test_pages_loaded_at_once_after_login_share_one_csrf_token(app, client):
+    """After login a browser loads several pages at once (the next page, the service worker's precache): each
+    starts from the login response's cookie, and a form from any of them must still post."""
+    user = person(app)
+    answer = client.post("/login", data={"csrf_token": csrf_token(client), "phone": user.phone, "password": PASSWORD})
+    assert answer.status_code == 303
+    after_login = client.get_cookie("session").value
+    first = csrf_token(client)  # one page's form
+    client.set_cookie("session", after_login)  # a page requested at the same moment, with the same cookie
+    second = csrf_token(client)
+    assert client.post("/prefs", data={"csrf_token": first, "lang": "en"}).status_code == 303
+    assert client.post("/prefs", data={"csrf_token": second, "lang": "zh_Hans_CN"}).status_code == 303
+
+
 def test_cookies_from_before_the_change_of_scheme_do_not_log_anyone_in(app):
     user = person(app)
     old_style = app.test_client()

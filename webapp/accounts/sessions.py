@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from flask import current_app, g, request, session
 from flask_babel import lazy_gettext as _l
 from flask_login import login_user, logout_user
+from flask_wtf.csrf import generate_csrf
 
 from webapp.accounts.models import AccountEvent, Role, User, UserSession
 from webapp.db import db, utcnow
@@ -124,8 +125,11 @@ def log_in(user: User, *, remember: bool) -> None:
     start(user, user_agent=request.headers.get("User-Agent", ""))
     login_user(user, remember=remember)
     field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
-    session.pop(field, None)  # the next csrf_token() makes a new one
+    session.pop(field, None)
     g.pop(field, None)
+    # Make the new token now, so the login response's cookie carries it: the pages a browser then loads at once
+    # (the service worker's precache, the next page) share it instead of each making one and overwriting the others'.
+    generate_csrf()
 
 
 def log_out(user: User | None) -> None:
