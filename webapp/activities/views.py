@@ -7,7 +7,6 @@ which errors.py turns into a page, a fragment or JSON.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from functools import wraps
@@ -25,7 +24,7 @@ from webapp.activities.models import KIND_LABELS, Activity, ActivityKind, Signup
 from webapp.db import db, utcnow
 from webapp.errors import DomainError, Forbidden, NotFound
 from webapp.extensions import limiter
-from webapp.rendering import is_fragment_request, page_or_fragment
+from webapp.rendering import is_fragment_request, page_or_fragment, print_page
 from webapp.reports.posters import services as posters
 
 bp = Blueprint("activities", __name__)
@@ -504,22 +503,13 @@ def poster(activity_id: int) -> Response:
     print styles."""
     activity = _managed(activity_id)
     url = url_for("activities.detail", activity_id=activity.id, _external=True)
-    nonce = secrets.token_urlsafe(16)
-    response = make_response(
-        render_template(
-            "activities/poster.html",
-            activity=activity,
-            url=url,
-            short_url=url.split("://", 1)[-1],
-            qr=posters.qr_svg(url, title=_("QR code: %(url)s", url=url)),
-            nonce=nonce,
-        )
+    return print_page(
+        "activities/poster.html",
+        activity=activity,
+        url=url,
+        short_url=url.split("://", 1)[-1],
+        qr=posters.qr_svg(url, title=_("QR code: %(url)s", url=url)),
     )
-    response.headers["Content-Security-Policy"] = (
-        f"default-src 'self'; img-src 'self' data:; style-src 'self' 'nonce-{nonce}'; script-src 'none'; "
-        "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
-    )
-    return response
 
 
 @bp.get("/activities/organise")

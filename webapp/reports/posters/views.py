@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 from flask import Blueprint, Response, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -12,6 +10,7 @@ from wtforms.fields.choices import SelectChoice
 from webapp.accounts.access import roles_required
 from webapp.accounts.models import Role
 from webapp.db import db
+from webapp.rendering import print_page
 from webapp.reports.forms import PosterForm
 from webapp.reports.models import Poster, PosterKind
 from webapp.reports.posters import services as posters
@@ -128,21 +127,11 @@ def printable(poster_id: int) -> Response:
     if size not in PRINT_SIZES:
         size = "a4"
     url = poster_url(poster)
-    nonce = secrets.token_urlsafe(16)
-    response = make_response(
-        render_template(
-            "reports/posters/print.html",
-            poster=poster,
-            size=size,
-            url=url,
-            short_url=url.split("://", 1)[-1],
-            qr=posters.qr_svg(url, title=_("QR code: %(url)s", url=url)),
-            nonce=nonce,
-        )
+    return print_page(
+        "reports/posters/print.html",
+        poster=poster,
+        size=size,
+        url=url,
+        short_url=url.split("://", 1)[-1],
+        qr=posters.qr_svg(url, title=_("QR code: %(url)s", url=url)),
     )
-    # The print styles are inline (the page must print on its own); allow exactly them.
-    response.headers["Content-Security-Policy"] = (
-        f"default-src 'self'; img-src 'self' data:; style-src 'self' 'nonce-{nonce}'; script-src 'none'; "
-        "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
-    )
-    return response
