@@ -22,6 +22,7 @@ from webapp.accounts.sms import notice_message, queue_sms
 from webapp.db import db, utcnow
 from webapp.notifications.models import Notification
 from webapp.reports.models import Report, ReportEvent, ReportFollower
+from webapp.reports.signals import report_opened
 from webapp.reports.status import ReportStatus
 from webapp.review.signals import case_event, emergency_reaches_department
 
@@ -213,6 +214,26 @@ def mark_all_read(user: User) -> int:
     return result.rowcount or 0
 
 
+def mark_read_for_report(user: User, report: Report) -> int:
+    """Opening a report's page reads the news about it: its unread notifications to ``user`` are marked read.
+    Looked up first, so the usual visit with nothing unread writes nothing (no write lock on SQLite)."""
+    unread = list(
+        db.session.scalars(
+            sa.select(Notification.id).where(
+                Notification.user_id == user.id, Notification.read_at.is_(None), Notification.report_id == report.id
+            )
+        )
+    )
+    if unread:
+        db.session.execute(sa.update(Notification).where(Notification.id.in_(unread)).values(read_at=utcnow()))
+        db.session.flush()
+    return len(unread)
+
+
+def on_report_opened(report: Report, *, viewer: User, **_extra: Any) -> bool:
+    return mark_read_for_report(viewer, report) > 0
+
+
 def acknowledge_for_report(report: Report) -> None:
     """An emergency acknowledged by anyone clears the urgent banners about it for everyone."""
     db.session.execute(
@@ -264,6 +285,8 @@ def on_emergency_reaches_department(report: Report, **_extra: Any) -> None:
 
 
 def connect() -> None:
-    """Listen to the workflow's case events (called once by the application factory)."""
+    """Listen to the workflow's case events and to reports being opened (called once by the application
+    factory)."""
     case_event.connect(on_case_event)
     emergency_reaches_department.connect(on_emergency_reaches_department)
+    report_opened.connect(on_report_opened)

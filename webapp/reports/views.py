@@ -28,6 +28,7 @@ from webapp.reports import services, taxonomy
 from webapp.reports.intake import submission_rate_key, submit_from_request
 from webapp.reports.models import Channel
 from webapp.reports.posters import services as posters
+from webapp.reports.signals import report_opened
 from webapp.reports.status import ReportStatus
 
 bp = Blueprint("reports", __name__)
@@ -151,6 +152,8 @@ def _visible_report(report_id: int, *, for_page: bool = False) -> services.Repor
 def detail(report_id: int) -> str:
     report = _visible_report(report_id, for_page=True)
     viewer = current_user if current_user.is_authenticated else None
+    if viewer is not None and any(wrote for _receiver, wrote in report_opened.send(report, viewer=viewer)):
+        db.session.commit()  # before rendering, so the menu's unread count already leaves this report out
     return render_template("reports/detail.html", **services.page_context(report, viewer))
 
 
