@@ -241,6 +241,67 @@ def test_organiser_checks_in_by_phone_and_out_with_hours(app, live_server, page:
         db.session.remove()
 
 
+# Chromium on Linux has no BarcodeDetector: a stand-in reads the texts of window.__codes__ in turn, from a camera
+# that films a blank canvas, so the pages' own scanner code (qr-scanner.js and its three users) runs for real.
+FAKE_CAMERA = """
+window.__codes__ = [];
+window.BarcodeDetector = class {
+  static async getSupportedFormats() { return ["qr_code", "ean_13"]; }
+  async detect() { const text = window.__codes__.shift(); return text ? [{ rawValue: text }] : []; }
+};
+navigator.mediaDevices.getUserMedia = async () => {
+  const canvas = document.createElement("canvas");
+  canvas.getContext("2d").fillRect(0, 0, 8, 8);
+  return canvas.captureStream(5);
+};
+"""
+
+
+def test_the_camera_scanner_reads_a_personal_code_and_a_checkin_code(app, live_server, page: Page):
+    base = live_server.url
+    with app.app_context():
+        admin = make_user(Role.ADMIN, phone="13700006031")
+        older = make_user(phone="13700006032", name="赵奶奶")
+        start = utcnow() - timedelta(minutes=5)
+        activity = services.create_activity(
+            admin,
+            services.ActivityData(
+                kind=ActivityKind.VOLUNTEER_DAY,
+                title="扫码签到演练",
+                description="",
+                address="千峰南路",
+                starts_at=start,
+                ends_at=start + timedelta(hours=2),
+                capacity=20,
+            ),
+            now=start - timedelta(days=1),
+        )
+        db.session.commit()
+        activity_id, code = activity.id, checkin.personal_code(older)
+        token = checkin.token_for(activity_id, checkin.window_of(utcnow()))
+    page.add_init_script(FAKE_CAMERA)
+    log_in(page, base, admin.phone)
+
+    # The organiser's panel: another code first (said so), then the resident's personal code checks them in.
+    page.goto(f"{base}/activities/{activity_id}/manage")
+    expect(page.locator("#who-scanner")).to_be_visible()
+    page.evaluate("(code) => { window.__codes__ = ['https://example.com/', code]; }", code)
+    page.locator("#who-scan-start").click()
+    expect(page.locator("#check-note")).to_contain_text("赵奶奶")
+    expect(page.locator("#who-scan-video")).to_be_hidden()
+    expect(page.locator("#who-scan-start")).to_be_visible()
+    assert_accessible(page, "organiser's scanner")
+    assert checkins(app) == [(older.id, "organiser", None)]
+
+    # The check-in page: online, a scanned check-in code of this site is opened.
+    page.goto(base + "/activities/scan")
+    checkin_url = f"/activities/{activity_id}/checkin?t={token}"
+    page.evaluate("(url) => { window.__codes__ = ['CGP1-AAAAAAAAAA', url]; }", checkin_url)
+    page.locator("#act-scan-start").click()
+    expect(page).to_have_url(re.compile(rf"/activities/{activity_id}/checkin\?t="))
+    expect(page.locator("#checkin-button")).to_be_visible()
+
+
 def test_certificate_issued_verified_and_revoked(app, live_server, browser: Browser, page: Page):
     base = live_server.url
     with app.app_context():
