@@ -662,3 +662,16 @@ def test_a_reversal_needs_a_reason_and_points_to_take_back(app, store_world, pai
     with app.app_context():
         assert ledger.balance_of(paid_report["reporter"]) == 5
     assert "points_reversed" not in audits(app)
+
+
+def test_the_rules_form_names_the_configured_time_zone(app, store_world):
+    """The start of a rules version is read in the TIMEZONE setting's zone, and the label says which."""
+    client = as_user(app, store_world, "admin")  # the pages in English
+    assert "In force from (Beijing time)" in text(client.get("/admin/points/rules"))
+    before = app.config["BABEL_DEFAULT_TIMEZONE"]
+    app.config["BABEL_DEFAULT_TIMEZONE"] = "Europe/Berlin"
+    try:
+        page = text(client.get("/admin/points/rules"))
+    finally:
+        app.config["BABEL_DEFAULT_TIMEZONE"] = before
+    assert "In force from (Central European Time)" in page and "Beijing" not in page
