@@ -356,3 +356,64 @@ def test_certificate_issued_verified_and_revoked(app, live_server, browser: Brow
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Activity)) == 1
         db.session.remove()
+
+
+def test_the_list_nearest_first_from_the_phones_position(app, live_server, browser: Browser):
+    """On a 360×740 phone: "Nearest first" asks for the position and orders the list by distance (the kind filter
+    keeps the order); where the position is refused the list stays soonest first and says why."""
+    base = live_server.url
+    here = {"latitude": 37.8601, "longitude": 112.5180}
+    with app.app_context():
+        admin = make_user(Role.ADMIN, phone="13700006041")
+        now = utcnow()
+        for title, hours, lat in (("最早的活动", 1, None), ("远处的活动", 2, 37.88), ("近处的活动", 30, 37.8628)):
+            services.create_activity(
+                admin,
+                services.ActivityData(
+                    kind=ActivityKind.VOLUNTEER_DAY,
+                    title=title,
+                    description="",
+                    address="千峰南路",
+                    starts_at=now + timedelta(hours=hours),
+                    ends_at=now + timedelta(hours=hours + 2),
+                    capacity=20,
+                    lat=lat,
+                    lon=112.518 if lat else None,
+                ),
+                now=now - timedelta(days=1),
+            )
+        db.session.commit()
+        db.session.remove()
+    titles = "#activity-list .card-title"
+
+    context = browser.new_context(
+        viewport={"width": 360, "height": 740},
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN",
+        geolocation=here,
+        permissions=["geolocation"],
+    )
+    page = context.new_page()
+    page.goto(base + "/activities")
+    expect(page.locator(titles)).to_have_text(["最早的活动", "远处的活动", "近处的活动"])
+    page.locator("#act-near").click()
+    expect(page.locator(titles)).to_have_text(["近处的活动", "远处的活动", "最早的活动"])
+    expect(page.locator("#activity-list .act-distance").first).to_have_text("距离 300 米")
+    assert "lat=37.860" in page.url  # rounded to about 100 m before it left the phone
+    page.locator("#kind").select_option("volunteer_day")
+    expect(page.locator("h2").first).to_have_text("即将举行（由近到远）")
+    expect(page.locator(titles)).to_have_text(["近处的活动", "远处的活动", "最早的活动"])
+    assert_accessible(page, "activities nearest first")
+    page.get_by_role("link", name="按时间先后").click()
+    expect(page.locator(titles)).to_have_text(["最早的活动", "远处的活动", "近处的活动"])
+    context.close()
+
+    refused = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, locale="zh-CN")
+    page = refused.new_page()
+    page.goto(base + "/activities")
+    page.locator("#act-near").click()
+    expect(page.locator("#act-near-status")).to_contain_text("无法获取您的位置")
+    expect(page.locator(titles)).to_have_text(["最早的活动", "远处的活动", "近处的活动"])
+    assert_accessible(page, "activities without a position")
+    refused.close()
