@@ -163,16 +163,28 @@ def _fill_instance_defaults(app: Flask) -> None:
 
 
 def _forget_figures_on_change() -> None:
-    """Public figures kept for a short time (webapp.cache.remember) are forgotten when what they count or name
-    changes in this process (reports, the ledger, campaign pages, names, grids)."""
+    """Public figures and pieces of pages kept for a short time (webapp.cache.remember, fragment) are forgotten
+    when what they count, show or name changes in this process (reports, their photos and followers, the ledger,
+    campaign pages, names, grids, departments)."""
     from webapp import cache
-    from webapp.accounts.models import User
+    from webapp.accounts.models import Department, User
     from webapp.campaigns.models import CampaignPage
     from webapp.geo.models import Grid
     from webapp.points.models import Household, LedgerTransaction
-    from webapp.reports.models import Report, ReportEvent
+    from webapp.reports.models import Report, ReportEvent, ReportFollower, ReportPhoto
 
-    cache.forget_figures_on_flush(Report, ReportEvent, LedgerTransaction, CampaignPage, User, Household, Grid)
+    cache.forget_figures_on_flush(
+        Report,
+        ReportEvent,
+        ReportPhoto,
+        ReportFollower,
+        LedgerTransaction,
+        CampaignPage,
+        User,
+        Household,
+        Grid,
+        Department,
+    )
 
 
 def _register_template_helpers(app: Flask) -> None:

@@ -155,6 +155,9 @@ class Config:
     DUPLICATE_LIMIT = 5
 
     REPORTS_PER_PAGE = 20
+    # Pieces of public pages (report lists, report pages, open data) rendered for anonymous visitors are kept this
+    # long (seconds) in each process; a change written through the same process forgets them at once.
+    PUBLIC_FRAGMENT_SECONDS = float(os.environ.get("PUBLIC_FRAGMENT_SECONDS", "10"))
     # Each process keeps static data (categories, points rules, campaigns) and checks the version counters in
     # the database at most this often (seconds): a change made through another process shows within that time.
     STATIC_CACHE_CHECK_SECONDS = float(os.environ.get("STATIC_CACHE_CHECK_SECONDS", "1"))

@@ -24,12 +24,25 @@ def is_fragment_request() -> bool:
     return bool(hx) and not hx.boosted and not hx.history_restore_request
 
 
-def page_or_fragment(page: str, fragment: str, status: int = 200, **context: Any) -> Response:
-    """Render ``fragment`` for htmx requests and ``page`` otherwise; caches must keep the two apart."""
-    template = fragment if is_fragment_request() else page
-    response = make_response(render_template(template, **context), status)
+def page_or_fragment(
+    page: str, fragment: str, status: int = 200, *, rendered: str | None = None, **context: Any
+) -> Response:
+    """Render ``fragment`` for htmx requests and ``page`` otherwise; caches must keep the two apart.
+
+    ``rendered``: the fragment already rendered (a shared copy, ``webapp.cache.fragment``), sent as it is to htmx
+    and given to the page as ``rendered`` to show in its place."""
+    if is_fragment_request():
+        body = rendered if rendered is not None else render_template(fragment, **context)
+    else:
+        body = render_template(page, rendered=rendered, **context)
+    response = make_response(body, status)
     response.vary.add("HX-Request")
     return response
+
+
+def render_fragment(template: str, **context: Any) -> Markup:
+    """A piece of a page, rendered to be kept (``webapp.cache.fragment``) and shown inside a page."""
+    return Markup(render_template(template, **context))
 
 
 @cache
