@@ -25,7 +25,13 @@ from webapp.extensions import (
     migrate,
     select_locale,
 )
-from webapp.rendering import install_template_gettext, remembered_datetimeformat, static_url, url_in_loop
+from webapp.rendering import (
+    install_template_gettext,
+    remembered_datetimeformat,
+    static_url,
+    template_url_for,
+    url_in_loop,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -212,6 +218,7 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals.update(
         account_event_label=event_label,
         static_url=static_url,
+        url_for=template_url_for,
         url_in_loop=url_in_loop,
         action_label=action_label,
         can_rate=can_rate,
