@@ -103,7 +103,9 @@ class Config:
     # Rate limits (Flask-Limiter). RATELIMIT_STORAGE_URI may be redis://host:6379/0 when several processes run.
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
-    RATELIMIT_HEADERS_ENABLED = True
+    # No X-RateLimit-* headers on every answer: reading the window back costs two more round trips to the storage per
+    # limited request, and no client reads them. A refused request still says when to retry (Retry-After, errors.py).
+    RATELIMIT_HEADERS_ENABLED = False
     RATELIMIT_LOGIN = os.environ.get("RATELIMIT_LOGIN", "10 per minute;50 per hour")
     RATELIMIT_REGISTER = os.environ.get("RATELIMIT_REGISTER", "5 per hour")
     RATELIMIT_SMS = os.environ.get("RATELIMIT_SMS", "1 per minute;5 per hour")  # per phone number
