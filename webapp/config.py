@@ -68,7 +68,11 @@ class Config:
     # Unset values are filled in by create_app from the instance folder (demo only).
     SECRET_KEY = os.environ.get("SECRET_KEY")
     SQLALCHEMY_DATABASE_URI = normalise_database_url(os.environ.get("DATABASE_URL", "")) or None
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Pooled connections live at most DATABASE_POOL_RECYCLE seconds (a failed-over or restarted server, a proxy
+    # that drops old connections); one that sat unused for DATABASE_PING_AFTER_IDLE seconds is checked with a
+    # round trip before use (webapp.db.ping_idle_connections): a busy worker's connections never are.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_recycle": _env_int("DATABASE_POOL_RECYCLE", 1800)}
+    DATABASE_PING_AFTER_IDLE = _env_int("DATABASE_PING_AFTER_IDLE", 10)
     # True only when started through webapp.wsgi (gunicorn, make serve); the demo band is shown otherwise.
     PRODUCTION = False
     # Number of reverse proxies in front of the app whose X-Forwarded-For/-Proto to trust (0: none). Without it
@@ -170,6 +174,9 @@ class Config:
     DUPLICATE_LIMIT = 5
 
     REPORTS_PER_PAGE = 20
+    # Pieces of public pages (report lists, report pages, open data) rendered for anonymous visitors are kept this
+    # long (seconds) in each process; a change written through the same process forgets them at once.
+    PUBLIC_FRAGMENT_SECONDS = float(os.environ.get("PUBLIC_FRAGMENT_SECONDS", "10"))
     # Each process keeps static data (categories, points rules, campaigns) and checks the version counters in
     # the database at most this often (seconds): a change made through another process shows within that time.
     STATIC_CACHE_CHECK_SECONDS = float(os.environ.get("STATIC_CACHE_CHECK_SECONDS", "1"))
