@@ -29,6 +29,7 @@ pytestmark = pytest.mark.commits  # counts the statements of a request: the test
 
 RESIDENT_CEILING = 6
 STAFF_CEILING = 10
+POINTS_CEILING = 4  # the user with their badge, the overview, the history (and the cache counters)
 # Items are spread over several grids (and categories), so a lazy load per distinct grid would show.
 GRIDS = [f"14010900100{n:04d}" for n in range(1, 8)]
 
@@ -203,3 +204,29 @@ def test_department_inbox(app, client, grid):
             )
 
     assert_budget(app, client, "/department/", add, STAFF_CEILING)
+
+
+def test_my_points(app, client, grid):
+    """The resident's points page: balance, expiring points, the daily cap and the history in a fixed number."""
+    from webapp.points import awards, ledger
+    from webapp.points.models import AccountKind, TransactionKind
+
+    with app.app_context():
+        resident = make_user()
+        db.session.commit()
+    login(client, resident)
+
+    def add(count: int) -> None:
+        user = db.session.get(User, resident.id)
+        fund = ledger.system_account(AccountKind.FUND)
+        for report in public_reports(count, user):
+            ledger.post(
+                f"test:award:{report.id}",
+                TransactionKind.AWARD,
+                "report_accepted",
+                [(fund, -5), (ledger.account_for(user), 5)],
+                report_id=report.id,
+                expires_on=awards.expiry_for(utcnow()),
+            )
+
+    assert_budget(app, client, "/points", add, POINTS_CEILING)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -129,18 +130,21 @@ def post(
     return transaction, True
 
 
+def balance_stmt(account_id: Any) -> sa.Select[tuple[int]]:
+    return sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(LedgerEntry.account_id == account_id)
+
+
 def balance(account: Account, *, until: datetime | None = None) -> int:
-    stmt = sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(LedgerEntry.account_id == account.id)
+    stmt = balance_stmt(account.id)
     if until is not None:
         stmt = stmt.where(LedgerEntry.created_at < until)
     return int(db.session.scalar(stmt) or 0)
 
 
 def balance_of(user: User) -> int:
-    account = db.session.scalar(
-        sa.select(Account).where(Account.kind == AccountKind.RESIDENT, Account.user_id == user.id)
-    )
-    return balance(account) if account is not None else 0
+    """The resident's balance (0 without an account), in one statement."""
+    resident = sa.select(Account.id).where(Account.kind == AccountKind.RESIDENT, Account.user_id == user.id)
+    return int(db.session.scalar(balance_stmt(resident.scalar_subquery())) or 0)
 
 
 def history(user: User, limit: int = 100) -> list[tuple[LedgerTransaction, int]]:
