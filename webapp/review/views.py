@@ -87,12 +87,14 @@ def queue() -> Response:
         "street": request.args.get("street") or "",
         "emergency": "1" if request.args.get("emergency") else "",
     }
+    counts = services.queue_counts()
     result = services.queue(
         name,
         group=filters["group"] or None,
         street=filters["street"] or None,
         emergency_only=bool(filters["emergency"]),
         page=page,
+        counts=counts,
     )
     bulk = BulkForm()
     bulk.reason.choices = [SelectChoice(k, v) for k, v in services.REJECT_REASONS.items() if k != "duplicate"]
@@ -101,7 +103,7 @@ def queue() -> Response:
         "review/_queue.html",
         result=result,
         filters=filters,
-        counts=services.queue_counts(),
+        counts=counts,
         groups=taxonomy.groups(),
         bulk_form=bulk,
         queues=services.QUEUES,
