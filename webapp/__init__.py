@@ -25,7 +25,7 @@ from webapp.extensions import (
     migrate,
     select_locale,
 )
-from webapp.rendering import remembered_datetimeformat, static_url, url_in_loop
+from webapp.rendering import install_template_gettext, remembered_datetimeformat, static_url, url_in_loop
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -186,6 +186,7 @@ def _register_template_helpers(app: Flask) -> None:
         """What the current viewer may see of a report (webapp.reports.privacy)."""
         return view(report, current_user)
 
+    install_template_gettext(app)
     app.jinja_env.filters["list_of"] = list_of
     app.jinja_env.filters["datetimeformat"] = remembered_datetimeformat  # Flask-Babel's, remembered
     app.jinja_env.filters["minutes"] = localtime.minutes
