@@ -268,3 +268,41 @@ def test_a_rolled_back_department_leaves_the_copy_and_other_flushes_do_not_move_
         assert queries.departments() is first  # kept: nothing it is made of changed
     with app.test_request_context():
         assert "RB1" not in [d.code for d in queries.departments()]
+
+
+def test_the_emergency_banner_follows_commits_in_other_processes_and_only_emergencies_move_it(app, other_process):
+    from tests.unit.cases import make_case, make_department, make_staff
+    from webapp.reports.status import ReportStatus
+    from webapp.review import emergency
+
+    with app.test_request_context():
+        department = make_department()
+        reviewer, head = make_staff(Role.REVIEWER), make_staff(Role.DEPARTMENT, department, head=True)
+        ours = make_case(emergency=True, status=ReportStatus.DISPATCHED, department_id=department.id)
+        unassigned = make_case(emergency=True)
+        db.session.commit()
+        ids = reviewer.id, head.id, ours.id, unassigned.id
+
+    def banner(user_id: int) -> list[int]:
+        return [b.id for b in emergency.unacknowledged(db.session.get(type(reviewer), user_id))]
+
+    with other_process.request():
+        assert banner(ids[0]) == [ids[2], ids[3]] and banner(ids[1]) == [ids[2]]  # each sees their own
+        kept = emergency._open_emergencies()
+    with app.test_request_context():
+        version = db.session.get(cache.CacheVersion, "emergencies").version
+        make_case()  # an ordinary report: the banner's copy stays
+        db.session.commit()
+        assert db.session.get(cache.CacheVersion, "emergencies").version == version
+    with other_process.request():
+        assert emergency._open_emergencies() is kept
+    with app.test_request_context():
+        emergency.acknowledge(db.session.get(type(ours), ids[2]), db.session.get(type(reviewer), ids[1]))
+        db.session.commit()
+    with other_process.request():
+        assert banner(ids[0]) == [ids[3]] and banner(ids[1]) == []
+    with app.test_request_context():
+        db.session.get(type(ours), ids[3]).status = ReportStatus.REJECTED  # no longer open
+        db.session.commit()
+    with other_process.request():
+        assert banner(ids[0]) == []
