@@ -6,6 +6,7 @@ Every status change goes through ``workflow.perform``; services flush and never 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -352,22 +353,36 @@ def queue(
     page shows anyway) gives the total of an unfiltered queue without counting again.
     """
     page = max(1, page)  # a negative OFFSET is an error on PostgreSQL
-    ids_stmt = _queue_filter(name, group, street, emergency_only)
-    filtered = bool(group or street or emergency_only)
-    if counts is not None and not filtered and name in counts:
-        total = counts[name]
-    else:
+    name = name if name in QUEUES else "review"
+    window = {"offset": (page - 1) * per_page, "limit": per_page}
+    if group or street or emergency_only:
+        ids_stmt = _queue_filter(name, group, street, emergency_only)
         total = db.session.scalar(sa.select(sa.func.count()).select_from(ids_stmt.subquery())) or 0
-    ids = list(db.session.scalars(ids_stmt.order_by(*QUEUE_ORDER).offset((page - 1) * per_page).limit(per_page)))
-    rows = (
-        {
-            r.id: r
-            for r in db.session.scalars(sa.select(Report).where(Report.id.in_(ids)).options(*QUEUE_LOAD)).unique()
-        }
-        if ids
-        else {}
-    )
+        ids = list(db.session.scalars(_page_of(ids_stmt), window))
+    else:
+        total = counts[name] if counts is not None else db.session.scalar(_unfiltered_count(name)) or 0
+        ids = list(db.session.scalars(_unfiltered_page(name), window))
+    rows = {r.id: r for r in db.session.scalars(_QUEUE_ROWS, {"ids": ids}).unique()} if ids else {}
     return Page([rows[i] for i in ids if i in rows], page, per_page, total)
+
+
+# The statements of an unfiltered queue (nearly every visit) are built once: building a statement and its cache key
+# on every request cost about as much CPU as running it.
+def _page_of(ids_stmt: sa.Select[tuple[int]]) -> sa.Select[tuple[int]]:
+    return ids_stmt.order_by(*QUEUE_ORDER).offset(sa.bindparam("offset")).limit(sa.bindparam("limit"))
+
+
+@functools.cache
+def _unfiltered_page(name: str) -> sa.Select[tuple[int]]:
+    return _page_of(_queue_filter(name))
+
+
+@functools.cache
+def _unfiltered_count(name: str) -> sa.Select[tuple[int]]:
+    return sa.select(sa.func.count()).select_from(_queue_filter(name).subquery())
+
+
+_QUEUE_ROWS = sa.select(Report).where(Report.id.in_(sa.bindparam("ids", expanding=True))).options(*QUEUE_LOAD)
 
 
 def next_in_queue(name: str, after: Report) -> Report | None:
@@ -376,11 +391,15 @@ def next_in_queue(name: str, after: Report) -> Report | None:
     return db.session.get(Report, ids[0]) if ids else None
 
 
+_QUEUE_COUNTS = (
+    sa.select(Report.status, sa.func.count())
+    .where(Report.status.in_(sorted({status for statuses in QUEUES.values() for status in statuses})))
+    .group_by(Report.status)
+)
+
+
 def queue_counts() -> dict[str, int]:
-    wanted = {status for statuses in QUEUES.values() for status in statuses}
-    rows = db.session.execute(
-        sa.select(Report.status, sa.func.count()).where(Report.status.in_(wanted)).group_by(Report.status)
-    ).all()
+    rows = db.session.execute(_QUEUE_COUNTS).all()
     by_status = {status: count for status, count in rows}
     return {name: sum(by_status.get(s, 0) for s in statuses) for name, statuses in QUEUES.items()}
 
