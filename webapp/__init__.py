@@ -25,7 +25,13 @@ from webapp.extensions import (
     migrate,
     select_locale,
 )
-from webapp.rendering import install_template_gettext, remembered_datetimeformat, static_url, url_in_loop
+from webapp.rendering import (
+    install_template_gettext,
+    remembered_datetimeformat,
+    static_url,
+    template_url_for,
+    url_in_loop,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -51,6 +57,11 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"], x_proto=1)  # type: ignore[method-assign]
 
     db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":  # a file has nothing to lose its connection to
+            from webapp.db import ping_idle_connections
+
+            ping_idle_connections(db.engine, app.config["DATABASE_PING_AFTER_IDLE"])
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)
@@ -163,16 +174,28 @@ def _fill_instance_defaults(app: Flask) -> None:
 
 
 def _forget_figures_on_change() -> None:
-    """Public figures kept for a short time (webapp.cache.remember) are forgotten when what they count or name
-    changes in this process (reports, the ledger, campaign pages, names, grids)."""
+    """Public figures and pieces of pages kept for a short time (webapp.cache.remember, fragment) are forgotten
+    when what they count, show or name changes in this process (reports, their photos and followers, the ledger,
+    campaign pages, names, grids, departments)."""
     from webapp import cache
-    from webapp.accounts.models import User
+    from webapp.accounts.models import Department, User
     from webapp.campaigns.models import CampaignPage
     from webapp.geo.models import Grid
     from webapp.points.models import Household, LedgerTransaction
-    from webapp.reports.models import Report, ReportEvent
+    from webapp.reports.models import Report, ReportEvent, ReportFollower, ReportPhoto
 
-    cache.forget_figures_on_flush(Report, ReportEvent, LedgerTransaction, CampaignPage, User, Household, Grid)
+    cache.forget_figures_on_flush(
+        Report,
+        ReportEvent,
+        ReportPhoto,
+        ReportFollower,
+        LedgerTransaction,
+        CampaignPage,
+        User,
+        Household,
+        Grid,
+        Department,
+    )
 
 
 def _register_template_helpers(app: Flask) -> None:
@@ -195,6 +218,7 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals.update(
         account_event_label=event_label,
         static_url=static_url,
+        url_for=template_url_for,
         url_in_loop=url_in_loop,
         action_label=action_label,
         can_rate=can_rate,

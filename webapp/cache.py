@@ -15,8 +15,14 @@ session. Services that need ORM objects (to assign a relationship) still load th
 
 Public figures that aggregate many rows (the open-data headline, counts of long lists, honour rolls, campaign
 progress) are kept per process for a few seconds or minutes instead (``remember``), so no public page scans the
-reports or the ledger on every request. Changes flushed by this process (``forget_figures_on_flush``) forget them
-at once; other processes see them when their copy expires.
+reports or the ledger on every request. Changes flushed by this process (``forget_figures_on_flush``) and static
+data that changed (``bump`` here, a moved counter from another process) forget them at once; other processes see
+a flushed change when their copy expires. Nothing is kept by a request that has flushed such a change itself (it
+may still roll back).
+
+Pieces of public pages (``fragment``: the report lists, a report's page, the open data) are figures too: rendered
+once per viewer class (``webapp.reports.privacy.viewer_class``: only anonymous visitors share one), language and
+``key``, kept ``PUBLIC_FRAGMENT_SECONDS``. A viewer of no shared class always gets a page rendered for them alone.
 
 Both live on the application (``app.extensions``), so two apps in one process (tests, benches) never share them.
 """
@@ -29,6 +35,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import current_app, g, has_app_context
+from flask_babel import get_locale
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from webapp.db import db
@@ -38,6 +45,7 @@ T = TypeVar("T")
 _LOADERS: dict[str, Callable[[], Any]] = {}
 _DIRTY = -1  # changed in this (uncommitted) transaction: read fresh, keep nothing
 FIGURES_MAX = 2_000  # remembered figures per process (keys come from query arguments: keep memory bounded)
+FIGURES_MAX_CHARS = 20_000_000  # and the rendered pieces of pages among them, in characters
 
 
 class CacheVersion(db.Model):
@@ -84,6 +92,8 @@ def _versions() -> dict[str, int]:
             rows = db.session.execute(sa.select(CacheVersion.name, CacheVersion.version))
             versions = {name: int(version) for name, version in rows}
             current_app.extensions["static_cache_versions"] = (now, dict(versions))
+            if checked is not None and checked[1] != versions:
+                forget_figures()  # pages and figures show names and campaigns from the static data
         g._cache_versions = versions
     return versions
 
@@ -120,12 +130,13 @@ def _changed_here(name: str) -> None:
     if has_app_context():
         _store().pop(name, None)
         _versions()[name] = _DIRTY
+        forget_figures()
 
 
 def clear() -> None:
     """Forget every copy and figure of this application (tests empty the database between tests)."""
     _store().clear()
-    _figures().clear()
+    forget_figures()
     current_app.extensions.pop("static_cache_versions", None)
     g.pop("_cache_versions", None)
 
@@ -147,15 +158,41 @@ def remember(name: str, seconds: float, key: Hashable, compute: Callable[[], T])
     if entry is not None and entry[0] > now:
         return entry[1]  # type: ignore[no-any-return]
     value = compute()
-    if len(figures) >= FIGURES_MAX:
+    if g.get("_figures_written"):
+        return value  # computed from this transaction's own changes, which may still roll back
+    size = _size(value)
+    chars = current_app.extensions.get("figure_chars", 0) + size - (_size(entry[1]) if entry is not None else 0)
+    if len(figures) >= FIGURES_MAX or chars > FIGURES_MAX_CHARS:
         figures.clear()
+        chars = size
     figures[(name, key)] = (now + seconds, value)
+    current_app.extensions["figure_chars"] = chars
     return value
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, tuple):
+        return sum(len(item) for item in value if isinstance(item, str))
+    return 0
+
+
+def fragment(name: str, key: Hashable, render: Callable[[], T], *, shared_as: str | None) -> T | None:
+    """A piece of a public page, ``render()``, kept ``PUBLIC_FRAGMENT_SECONDS`` for the viewer class ``shared_as``
+    (``privacy.viewer_class``) per language and ``key`` (everything else that changes it: filters, page, report).
+    None when the viewer belongs to no shared class: render the page for them alone."""
+    if shared_as is None:
+        return None
+    _versions()  # pages show static data (names, campaigns): a change made elsewhere forgets them within a second
+    seconds = float(current_app.config.get("PUBLIC_FRAGMENT_SECONDS", 10))
+    return remember(f"fragment:{name}", seconds, (shared_as, str(get_locale()), key), render)
 
 
 def forget_figures() -> None:
     if has_app_context():
         _figures().clear()
+        current_app.extensions["figure_chars"] = 0
 
 
 _WATCHED: set[type] = set()
@@ -166,6 +203,8 @@ def _after_flush(session: Session, flush_context: Any) -> None:
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, watched):
             forget_figures()
+            if has_app_context():
+                g._figures_written = True
             return
 
 

@@ -40,6 +40,18 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+# Room for the multipart framing (each part's headers and boundary: a few hundred bytes) around photos and fields.
+MULTIPART_FRAMING_BYTES = 1024 * 1024
+
+
+def request_size_limit(photo_max_bytes: int, photos_per_report: int, form_max_bytes: int) -> int:
+    """The largest request body the app reads (``MAX_CONTENT_LENGTH``), derived from the photo limits so that no
+    request the per-photo rules accept is refused as a whole: the form with the most photos (a volunteer's report and
+    fix: the report's photos and as many of the result), each at its limit, plus the text fields and the framing.
+    nginx's ``client_max_body_size`` (deploy/nginx) sits above it, so the app answers 413 itself."""
+    return 2 * photos_per_report * photo_max_bytes + form_max_bytes + MULTIPART_FRAMING_BYTES
+
+
 def instance_secret_key(instance_path: str) -> str:
     """The demo's SECRET_KEY when none is set: generated once and kept in the instance folder."""
     key_file = Path(instance_path) / "secret_key"
@@ -56,7 +68,11 @@ class Config:
     # Unset values are filled in by create_app from the instance folder (demo only).
     SECRET_KEY = os.environ.get("SECRET_KEY")
     SQLALCHEMY_DATABASE_URI = normalise_database_url(os.environ.get("DATABASE_URL", "")) or None
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Pooled connections live at most DATABASE_POOL_RECYCLE seconds (a failed-over or restarted server, a proxy
+    # that drops old connections); one that sat unused for DATABASE_PING_AFTER_IDLE seconds is checked with a
+    # round trip before use (webapp.db.ping_idle_connections): a busy worker's connections never are.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_recycle": _env_int("DATABASE_POOL_RECYCLE", 1800)}
+    DATABASE_PING_AFTER_IDLE = _env_int("DATABASE_PING_AFTER_IDLE", 10)
     # True only when started through webapp.wsgi (gunicorn, make serve); the demo band is shown otherwise.
     PRODUCTION = False
     # Number of reverse proxies in front of the app whose X-Forwarded-For/-Proto to trust (0: none). Without it
@@ -77,12 +93,13 @@ class Config:
     # How long a presigned photo URL lives (at most 7 days with SigV4); the same URL is reused for a seventh of it.
     S3_URL_EXPIRES = _env_int("S3_URL_EXPIRES", 7 * 24 * 3600)
 
-    # Upload limits: the request as a whole, each photo, and the decoded pixel count.
-    MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 32 * 1024 * 1024)
-    MAX_FORM_MEMORY_SIZE = 2 * 1024 * 1024
+    # Upload limits: each photo, the decoded pixel count, the text fields of a form, and the request as a whole,
+    # which follows from the others (request_size_limit).
     PHOTO_MAX_BYTES = _env_int("PHOTO_MAX_BYTES", 12 * 1024 * 1024)
     PHOTO_MAX_PIXELS = _env_int("PHOTO_MAX_PIXELS", 50_000_000)
     PHOTOS_PER_REPORT = 3
+    MAX_FORM_MEMORY_SIZE = 2 * 1024 * 1024
+    MAX_CONTENT_LENGTH = request_size_limit(PHOTO_MAX_BYTES, PHOTOS_PER_REPORT, MAX_FORM_MEMORY_SIZE)
 
     # Sessions and CSRF. A report form may stay open for hours on a phone, so CSRF tokens live as long as the
     # session instead of Flask-WTF's default hour.
@@ -103,7 +120,9 @@ class Config:
     # Rate limits (Flask-Limiter). RATELIMIT_STORAGE_URI may be redis://host:6379/0 when several processes run.
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
-    RATELIMIT_HEADERS_ENABLED = True
+    # No X-RateLimit-* headers on every answer: reading the window back costs two more round trips to the storage per
+    # limited request, and no client reads them. A refused request still says when to retry (Retry-After, errors.py).
+    RATELIMIT_HEADERS_ENABLED = False
     RATELIMIT_LOGIN = os.environ.get("RATELIMIT_LOGIN", "10 per minute;50 per hour")
     RATELIMIT_REGISTER = os.environ.get("RATELIMIT_REGISTER", "5 per hour")
     RATELIMIT_SMS = os.environ.get("RATELIMIT_SMS", "1 per minute;5 per hour")  # per phone number
@@ -155,6 +174,9 @@ class Config:
     DUPLICATE_LIMIT = 5
 
     REPORTS_PER_PAGE = 20
+    # Pieces of public pages (report lists, report pages, open data) rendered for anonymous visitors are kept this
+    # long (seconds) in each process; a change written through the same process forgets them at once.
+    PUBLIC_FRAGMENT_SECONDS = float(os.environ.get("PUBLIC_FRAGMENT_SECONDS", "10"))
     # Each process keeps static data (categories, points rules, campaigns) and checks the version counters in
     # the database at most this often (seconds): a change made through another process shows within that time.
     STATIC_CACHE_CHECK_SECONDS = float(os.environ.get("STATIC_CACHE_CHECK_SECONDS", "1"))

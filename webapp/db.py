@@ -6,6 +6,7 @@ Services use ``db.session`` and call ``flush()``; only views and CLI commands co
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -70,6 +71,33 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
+    """Check a pooled connection with a round trip before use only when it sat unused for ``idle_seconds``.
+
+    ``pool_pre_ping`` pays that round trip on every checkout, that is on every request. A connection handed back
+    moments ago is as alive as the server; one idle for a while may have been cut (a restart, a failover, a
+    firewall or proxy timing out idle connections) and is replaced before a request sees it. A server lost while
+    connections are busy fails the statements in flight; SQLAlchemy then discards every connection of the pool
+    made before, so each process fails at most the requests it had under way."""
+
+    @sa.event.listens_for(engine, "checkin")
+    def _returned(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _check(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+        except Exception as error:  # whatever the driver raises for a dead connection
+            # The pool's other connections are as old: replace every one of them, and this one now.
+            raise sa.exc.InvalidatePoolError(str(error)) from error
 
 
 def is_postgres() -> bool:

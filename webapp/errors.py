@@ -7,6 +7,7 @@ and every HTTP error, into a page for browsers, a fragment for htmx and JSON for
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from flask import Flask, Response, flash, jsonify, make_response, redirect, render_template, request, url_for
@@ -17,7 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from webapp.db import db
-from webapp.extensions import login_manager
+from webapp.extensions import limiter, login_manager
 from webapp.rendering import is_fragment_request
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,8 @@ def register_error_handlers(app: Flask) -> None:
         response = error_response(status, HTTP_CODES.get(status, "error"), message)
         if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
             response.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+        if status == 429 and (breached := limiter.current_limit) is not None:
+            response.headers["Retry-After"] = str(max(1, int(breached.reset_at - time.time())))
         return response
 
     @app.before_request

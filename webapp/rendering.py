@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, make_response, render_template, request, url_for
-from flask_babel import format_datetime, get_locale, get_timezone, get_translations
+from flask_babel import format_datetime, get_translations
 from jinja2 import pass_eval_context
 from jinja2.nodes import EvalContext
 from markupsafe import Markup
+
+from webapp.extensions import request_locale, request_timezone
 
 
 def is_fragment_request() -> bool:
@@ -24,12 +26,25 @@ def is_fragment_request() -> bool:
     return bool(hx) and not hx.boosted and not hx.history_restore_request
 
 
-def page_or_fragment(page: str, fragment: str, status: int = 200, **context: Any) -> Response:
-    """Render ``fragment`` for htmx requests and ``page`` otherwise; caches must keep the two apart."""
-    template = fragment if is_fragment_request() else page
-    response = make_response(render_template(template, **context), status)
+def page_or_fragment(
+    page: str, fragment: str, status: int = 200, *, rendered: str | None = None, **context: Any
+) -> Response:
+    """Render ``fragment`` for htmx requests and ``page`` otherwise; caches must keep the two apart.
+
+    ``rendered``: the fragment already rendered (a shared copy, ``webapp.cache.fragment``), sent as it is to htmx
+    and given to the page as ``rendered`` to show in its place."""
+    if is_fragment_request():
+        body = rendered if rendered is not None else render_template(fragment, **context)
+    else:
+        body = render_template(page, rendered=rendered, **context)
+    response = make_response(body, status)
     response.vary.add("HX-Request")
     return response
+
+
+def render_fragment(template: str, **context: Any) -> Markup:
+    """A piece of a page, rendered to be kept (``webapp.cache.fragment``) and shown inside a page."""
+    return Markup(render_template(template, **context))
 
 
 @cache
@@ -67,6 +82,20 @@ def static_url(filename: str) -> str:
     if remembered is not None and path.exists():
         remembered[(root, filename)] = url
     return url
+
+
+def template_url_for(endpoint: str, **values: Any) -> str:
+    """``url_for`` in templates; a URL without values (the layout's dozen links) is built once per process and
+    script root: building one takes tens of microseconds."""
+    app = current_app
+    if values or endpoint.startswith(".") or app.url_default_functions or app.config.get("SERVER_NAME"):
+        return url_for(endpoint, **values)
+    fixed: dict[tuple[str, str], str] = app.extensions.setdefault("fixed_urls", {})
+    key = (endpoint, request.script_root if has_request_context() else "")
+    found = fixed.get(key)
+    if found is None:
+        found = fixed[key] = url_for(endpoint)
+    return found
 
 
 # --- Fast helpers for lists (measured with bench/http_load.py; see the README's Measurements) --------------------
@@ -110,7 +139,7 @@ def remembered_datetimeformat(value: datetime | None = None, format: str | None 
     the same reports to many people, and Babel formats a date in about as long as the rest of a card takes."""
     if value is None:
         return format_datetime(value, format, rebase)  # now: nothing to remember
-    key = (value, format, rebase, str(get_locale()), str(get_timezone()))
+    key = (value, format, rebase, request_locale(), request_timezone())
     found = _FORMATTED.get(key)
     if found is None:
         found = format_datetime(value, format, rebase)
@@ -132,14 +161,15 @@ _PLAIN: weakref.WeakKeyDictionary[Any, dict[str, Markup]] = weakref.WeakKeyDicti
 
 def _catalogue() -> tuple[Any, dict[str, Markup]]:
     """The translations of the current locale (``force_locale`` changes it within a request) and their memo."""
-    locale = get_locale()
-    found = g.get("_catalogue")
+    locale = request_locale()
+    state = vars(g._get_current_object())
+    found = state.get("_catalogue")
     if found is None or found[0] is not locale:
         translations = get_translations()
         plain = _PLAIN.get(translations)
         if plain is None:
             plain = _PLAIN[translations] = {}
-        found = g._catalogue = (locale, translations, plain)
+        found = state["_catalogue"] = (locale, translations, plain)
     return found[1], found[2]
 
 

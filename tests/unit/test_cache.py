@@ -306,3 +306,47 @@ def test_the_emergency_banner_follows_commits_in_other_processes_and_only_emerge
         db.session.commit()
     with other_process.request():
         assert banner(ids[0]) == []
+
+
+def test_figures_computed_after_a_flushed_change_are_not_kept(app):
+    """The request's own change may still roll back: what it computed from it is not shown to anyone else."""
+    calls = []
+    with app.test_request_context():
+        make_report()  # flushed, not committed
+        assert cache.remember("figure", 60, "key", lambda: calls.append(1) or len(calls)) == 1
+        db.session.rollback()
+    with app.test_request_context():
+        assert cache.remember("figure", 60, "key", lambda: calls.append(1) or len(calls)) == 2
+
+
+def test_changed_static_data_forgets_the_pages_here_at_once_and_elsewhere_at_the_next_check(app, other_process):
+    with other_process.request():
+        cache.fragment("piece", 1, lambda: "old", shared_as="public")
+    with app.test_request_context():
+        cache.fragment("piece", 1, lambda: "old", shared_as="public")
+        _publish_campaign()  # bumps the campaigns' counter
+        assert cache.fragment("piece", 1, lambda: "new", shared_as="public") == "new"
+        db.session.commit()
+    with other_process.request():  # TestConfig checks the counters on every request
+        assert cache.fragment("piece", 1, lambda: "new", shared_as="public") == "new"
+
+
+def test_fragments_are_kept_per_viewer_class_and_language_and_never_for_a_viewer_of_no_class(app):
+    with app.test_request_context(headers={"Cookie": "lang=en"}):
+        assert cache.fragment("piece", 1, lambda: "english", shared_as="public") == "english"
+        assert cache.fragment("piece", 1, lambda: "again", shared_as="public") == "english"
+        assert cache.fragment("piece", 2, lambda: "other key", shared_as="public") == "other key"
+        assert cache.fragment("piece", 1, lambda: "another class", shared_as="staff") == "another class"
+        assert cache.fragment("piece", 1, lambda: "never", shared_as=None) is None
+    with app.test_request_context(headers={"Cookie": "lang=zh_Hans_CN"}):
+        assert cache.fragment("piece", 1, lambda: "中文", shared_as="public") == "中文"
+
+
+def test_kept_pieces_of_pages_stay_within_their_size_budget(app, monkeypatch):
+    monkeypatch.setattr(cache, "FIGURES_MAX_CHARS", 1_000)
+    with app.test_request_context():
+        for key in range(10):
+            cache.fragment("piece", key, lambda: "x" * 300, shared_as="public")
+        kept = [value for _, value in app.extensions["figure_cache"].values()]
+        assert 0 < sum(map(len, kept)) <= 1_000
+        assert app.extensions["figure_chars"] == sum(map(len, kept))

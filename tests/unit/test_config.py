@@ -58,3 +58,20 @@ def test_settings_that_used_to_be_ignored_come_from_the_environment(tmp_path):
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [
         2, "taiyuan.example.cn", "7 per minute", "8 per minute", "9 per minute", 13
     ]  # fmt: skip
+
+
+def test_the_request_size_limit_follows_the_photo_limits(tmp_path):
+    # The form with the most photos (a volunteer's report and fix: the report's and as many of the result), each
+    # at its limit, with its text fields, fits: the whole is never refused where every photo would be accepted.
+    from webapp.config import Config
+
+    largest_form = 2 * Config.PHOTOS_PER_REPORT * Config.PHOTO_MAX_BYTES + Config.MAX_FORM_MEMORY_SIZE
+    assert largest_form < Config.MAX_CONTENT_LENGTH <= largest_form + 2 * 1024 * 1024
+    # A deployment that changes the per-photo limit moves the whole with it.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
+    env.update(PHOTO_MAX_BYTES=str(5 * 1024 * 1024), DATABASE_URL=f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    script = "from webapp import create_app; app = create_app(); print(app.config['MAX_CONTENT_LENGTH'])"
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    moved = int(out.stdout.strip().splitlines()[-1])
+    smaller = 2 * Config.PHOTOS_PER_REPORT * (Config.PHOTO_MAX_BYTES - 5 * 1024 * 1024)
+    assert moved == Config.MAX_CONTENT_LENGTH - smaller

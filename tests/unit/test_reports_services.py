@@ -50,6 +50,26 @@ def test_replay_with_other_content_or_by_someone_else_is_a_conflict(ctx, storage
         services.submit_report(make_user(), new_report_data(client_id=data.client_id), storage=storage)
 
 
+@pytest.mark.commits  # the conflict must leave the request's own transaction usable, as in production
+def test_a_replay_committed_while_the_first_copy_is_being_written_ends_as_a_replay(ctx, storage, monkeypatch):
+    user = make_user()
+    data = new_report_data()
+    first, _ = services.submit_report(user, data, storage=storage)
+    db.session.commit()
+    # The second copy's check came just before the first copy's commit: it saw nothing and inserts too.
+    real, calls = services._existing_for_replay, []
+
+    def late_lookup(*args):  # type: ignore[no-untyped-def]
+        calls.append(args)
+        return None if len(calls) == 1 else real(*args)
+
+    monkeypatch.setattr(services, "_existing_for_replay", late_lookup)
+    again, created = services.submit_report(user, new_report_data(client_id=data.client_id), storage=storage)
+    assert created is False and again.id == first.id and len(calls) == 2
+    db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Report)) == 1
+
+
 def test_payload_hash_ignores_surrounding_spaces_but_not_photos():
     a = new_report_data(client_id="x", description=" 满了 ")
     b = new_report_data(client_id="x", description="满了")

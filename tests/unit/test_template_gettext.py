@@ -48,3 +48,18 @@ def test_outside_autoescaping_nothing_is_escaped(app):
         source = "{% autoescape false %}{{ _('Reported %(when)s', when=w) }}{% endautoescape %}"
         template = app.jinja_env.from_string(source)
         assert template.render(w="<b>") == "Reported <b>"
+
+
+def test_the_request_locale_and_time_zone_are_flask_babels(app):
+    from flask_babel import get_locale, get_timezone
+
+    from webapp.extensions import is_english, request_locale, request_timezone
+
+    with app.test_request_context("/", headers={"Cookie": "lang=en"}):
+        assert request_locale() == get_locale() and str(request_locale()) == "en" and is_english()
+        with force_locale("zh_Hans_CN"):
+            assert str(request_locale()) == "zh_Hans_CN" and not is_english()
+        assert str(request_locale()) == "en"
+        assert request_timezone() == get_timezone()
+    with app.app_context():  # no request: the default language
+        assert request_locale() == get_locale() and not is_english()

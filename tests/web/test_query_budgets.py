@@ -34,6 +34,13 @@ POINTS_CEILING = 4  # the user with their badge, the overview, the history (and 
 GRIDS = [f"14010900100{n:04d}" for n in range(1, 8)]
 
 
+@pytest.fixture(autouse=True)
+def render_every_time(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pieces of public pages kept for anonymous visitors (webapp.cache.fragment) would answer the counted
+    request from memory: count what rendering them costs (test_kept_public_pages_send_no_statement counts that)."""
+    monkeypatch.setitem(app.config, "PUBLIC_FRAGMENT_SECONDS", 0)
+
+
 def statements(app: Flask, client: FlaskClient, path: str, headers: dict[str, str] | None = None) -> list[str]:
     client.get(path, headers=headers or {})  # warm: session, caches
     with app.app_context():
@@ -124,6 +131,29 @@ def test_public_report_lists(app, client, grid, path):
 
 def test_report_list_fragment(app, client, grid):
     assert_budget(app, client, "/reports?page=1", public_reports, RESIDENT_CEILING, headers=HX)
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/", {}),
+        ("/reports", {}),
+        ("/reports?page=1", HX),
+        ("/open-data", {}),
+        ("/open-data", HX),
+        ("/reports/{id}", {}),
+    ],
+    ids=["home", "list", "list-fragment", "open-data", "open-data-fragment", "report"],
+)
+def test_kept_public_pages_send_no_statement(app, client, grid, monkeypatch, path, headers):
+    """Anonymous visitors share what was rendered for the first of them (webapp.cache.fragment); the version
+    counters of the static data are read at most once a second, as in production (tests read them every time)."""
+    monkeypatch.setitem(app.config, "PUBLIC_FRAGMENT_SECONDS", 60)
+    monkeypatch.setitem(app.config, "STATIC_CACHE_CHECK_SECONDS", 60)
+    with app.app_context():
+        report_id = public_reports(3)[0].id
+        db.session.commit()
+    assert statements(app, client, path.format(id=report_id), headers) == []
 
 
 def test_my_reports_and_the_ones_i_follow(app, client, grid):

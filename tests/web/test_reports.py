@@ -177,9 +177,14 @@ def test_a_30_mb_upload_is_refused_before_it_is_read(app, client, resident):
 def test_submission_is_rate_limited(app, client, resident, monkeypatch):
     monkeypatch.setitem(app.config, "RATELIMIT_SUBMIT", "2 per hour")
     for _ in range(2):
-        assert post(client, "/reports/new", form(), content_type="multipart/form-data").status_code == 303
+        accepted = post(client, "/reports/new", form(), content_type="multipart/form-data")
+        assert accepted.status_code == 303
+        # An accepted request does not read its window back from the rate-limit storage for headers.
+        assert "X-RateLimit-Remaining" not in accepted.headers
     response = post(client, "/reports/new", form(), content_type="multipart/form-data")
     assert response.status_code == 429
+    # The refusal says when the hour's window ends.
+    assert 0 < int(response.headers["Retry-After"]) <= 3600
 
 
 def test_public_pages_never_show_the_phone_number(app, client):

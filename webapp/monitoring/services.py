@@ -47,14 +47,24 @@ def _head_revisions(directory: str) -> tuple[str, ...]:
 
 
 def ping_database() -> float | None:
-    """Milliseconds a trivial query takes, or None when the database cannot be reached. /healthz asks the same."""
-    try:
-        started = time.perf_counter()
-        db.session.execute(sa.text("SELECT 1"))
-    except sa.exc.SQLAlchemyError:
-        db.session.rollback()
-        return None
-    return (time.perf_counter() - started) * 1000
+    """Milliseconds a trivial query takes, or None when the database cannot be reached. /healthz asks the same.
+
+    A pooled connection the server has dropped (a restart, a failover) is replaced and the query tried once more
+    on a new one: the answer is about the database, not about a connection made before it came back."""
+    for attempt in range(2):
+        try:
+            started = time.perf_counter()
+            db.session.execute(sa.text("SELECT 1"))
+        except sa.exc.DBAPIError as error:
+            db.session.rollback()
+            if attempt or not error.connection_invalidated:
+                return None
+        except sa.exc.SQLAlchemyError:
+            db.session.rollback()
+            return None
+        else:
+            return (time.perf_counter() - started) * 1000
+    return None
 
 
 def check_database() -> Check:

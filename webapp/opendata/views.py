@@ -9,12 +9,14 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 
+from webapp import cache as static_cache
 from webapp import csvfile
 from webapp.extensions import limiter
 from webapp.opendata import services
 from webapp.pagination import Page
-from webapp.rendering import is_fragment_request, page_or_fragment
+from webapp.rendering import is_fragment_request, page_or_fragment, render_fragment
 from webapp.reports import privacy, taxonomy
 
 bp = Blueprint("opendata", __name__, url_prefix="/open-data")
@@ -92,11 +94,21 @@ def index() -> Response:
             headline=services.headline(),
             **_context(services.Filters(), error),
         )
-    result = services.page_of(filters.where(), _page_number(), PER_PAGE, count_key=filters)
-    headline = None if is_fragment_request() else services.headline()
-    return page_or_fragment(
-        "opendata/index.html", "opendata/_list.html", result=result, headline=headline, **_context(filters)
+    page, fragment = _page_number(), is_fragment_request()
+
+    def context() -> dict[str, Any]:
+        result = services.page_of(filters.where(), page, PER_PAGE, count_key=filters)
+        return {"result": result, "headline": None if fragment else services.headline(), **_context(filters)}
+
+    rendered = static_cache.fragment(
+        "open-data-list" if fragment else "open-data",
+        (filters, page),
+        lambda: render_fragment("opendata/_list.html" if fragment else "opendata/_index.html", **context()),
+        shared_as=privacy.viewer_class(current_user),
     )
+    if rendered is not None:
+        return page_or_fragment("opendata/index.html", "opendata/_list.html", rendered=rendered)
+    return page_or_fragment("opendata/index.html", "opendata/_list.html", **context())
 
 
 @bp.get("/schema")

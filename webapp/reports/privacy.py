@@ -163,6 +163,15 @@ def view(report: Any, viewer: Any) -> ReportView:
     )
 
 
+def viewer_class(viewer: Any) -> str | None:
+    """The class of viewers who see every report alike (``view`` gives them the same for any report), so that a
+    page rendered for one of them may be shown to the others: "public" for anonymous visitors. None for a
+    logged-in user, who may be a report's reporter or staff (``is_privileged``) and sees pages of their own."""
+    if viewer is None or not getattr(viewer, "is_authenticated", False):
+        return "public"
+    return None
+
+
 def shown_in_full(report: Any, viewer: Any) -> bool:
     """Whether this viewer may see the exact place, the description and the photos of ``report``."""
     return view(report, viewer).full

@@ -112,9 +112,9 @@ def payload_hash(data: NewReport) -> str:
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
-def _check_fields(data: NewReport, limits: PhotoLimits) -> Category:
+def _check_fields(data: NewReport, limits: PhotoLimits) -> taxonomy.CategoryInfo:
     errors: dict[str, str] = {}
-    category = taxonomy.get_category(data.category_code)
+    category = taxonomy.active_category(data.category_code)  # the process's copy: the report needs only its code
     if category is None:
         errors["category"] = _("Please choose a category from the list.")
     description_max = OPEN311_DESCRIPTION_MAX if data.channel is Channel.OPEN311 else DESCRIPTION_MAX
@@ -219,7 +219,7 @@ def submit_report(
         client_id=data.client_id,
         payload_hash=fingerprint,
         reporter=reporter,
-        category=category,
+        category_code=category.code,
         description=data.description.strip(),
         lat=lat,
         lon=lon,
@@ -240,13 +240,14 @@ def submit_report(
             report.grid_code = poster.grid_code  # a grid's notice board: the grid, even without a position
     files = attach_photos(report, processed, kind="before", at=now)
     add_event(report, reporter, None, ReportStatus.PENDING_REVIEW, at=now)
-    db.session.add(report)
     try:
-        # The savepoint lets a concurrent replay (two tabs sending the same report) end as a replay.
+        # The savepoint lets a concurrent replay (two tabs sending the same report) end as a replay. The report
+        # joins the session inside it: begin_nested() flushes what is already pending before its SAVEPOINT, so
+        # a report added before would be inserted outside it, and its IntegrityError would end the transaction.
         with db.session.begin_nested():
+            db.session.add(report)
             db.session.flush()
-    except sa.exc.IntegrityError:
-        db.session.expunge(report)
+    except sa.exc.IntegrityError:  # the savepoint's rollback took the report and its rows out of the session
         existing = _existing_for_replay(reporter, data, fingerprint)
         if existing is None:
             raise

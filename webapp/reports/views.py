@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import NamedTuple
 
 from flask import (
     Blueprint,
@@ -19,12 +20,13 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
+from webapp import cache as static_cache
 from webapp.db import db
 from webapp.errors import DomainError
 from webapp.extensions import limiter
 from webapp.files import file_response
-from webapp.rendering import is_fragment_request, page_or_fragment
-from webapp.reports import services, taxonomy
+from webapp.rendering import is_fragment_request, page_or_fragment, render_fragment
+from webapp.reports import privacy, services, taxonomy
 from webapp.reports.intake import submission_rate_key, submit_from_request
 from webapp.reports.models import Channel
 from webapp.reports.posters import services as posters
@@ -33,13 +35,24 @@ from webapp.reports.status import ReportStatus
 bp = Blueprint("reports", __name__)
 
 
-@bp.get("/")
-def home() -> str:
+def _home_context() -> dict[str, object]:
     mine = services.reports_by(current_user, limit=3) if current_user.is_authenticated else []
     shown = {report.id for report in mine}  # each report once: mine are not repeated under "recently reported"
     latest = services.public_reports(per_page=5 + len(mine), with_total=False).items
-    recent = [r for r in latest if r.id not in shown][:5]
-    return render_template("reports/home.html", recent=recent, mine=mine)
+    return {"recent": [r for r in latest if r.id not in shown][:5], "mine": mine}
+
+
+@bp.get("/")
+def home() -> str:
+    rendered = static_cache.fragment(
+        "home",
+        None,
+        lambda: render_fragment("reports/_home.html", **_home_context()),
+        shared_as=privacy.viewer_class(current_user),
+    )
+    if rendered is not None:
+        return render_template("reports/home.html", rendered=rendered)
+    return render_template("reports/home.html", **_home_context())
 
 
 def _category_choices(chosen: str | None) -> Markup:
@@ -122,22 +135,28 @@ def index() -> Response:
     if status not in (None, *services.STATUS_FILTERS):
         status = None
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
-    result = services.public_reports(
-        group=group,
-        category=category,
-        status=status,
-        page=page,
-        per_page=current_app.config["REPORTS_PER_PAGE"],
-    )
     filters = {"group": group or "", "category": category or "", "status": status or ""}
-    return page_or_fragment(
-        "reports/index.html",
-        "reports/_list.html",
-        result=result,
-        filters=filters,
-        groups=taxonomy.groups(),
-        statuses=list(ReportStatus),
+
+    def listing() -> dict[str, object]:
+        result = services.public_reports(
+            group=group,
+            category=category,
+            status=status,
+            page=page,
+            per_page=current_app.config["REPORTS_PER_PAGE"],
+        )
+        return {"result": result, "filters": filters}
+
+    rendered = static_cache.fragment(
+        "report-list",
+        (group, category, status, page),
+        lambda: render_fragment("reports/_list.html", **listing()),
+        shared_as=privacy.viewer_class(current_user),
     )
+    context = listing() if rendered is None else {"filters": filters}
+    if not is_fragment_request():
+        context.update(groups=taxonomy.groups(), statuses=list(ReportStatus))
+    return page_or_fragment("reports/index.html", "reports/_list.html", rendered=rendered, **context)
 
 
 def _visible_report(report_id: int, *, for_page: bool = False) -> services.Report:
@@ -147,11 +166,33 @@ def _visible_report(report_id: int, *, for_page: bool = False) -> services.Repor
     return report
 
 
+class ReportPage(NamedTuple):
+    """A report's page as the public sees it, rendered once to be kept (``webapp.cache.fragment``)."""
+
+    title: str
+    head: Markup
+    content: Markup
+
+
 @bp.get("/reports/<id:report_id>")
 def detail(report_id: int) -> str:
+    def public_page() -> ReportPage:
+        report = _visible_report(report_id, for_page=True)
+        context = services.page_context(report, None)
+        return ReportPage(
+            f"{report.category.name} #{report.id}",
+            render_fragment("reports/_detail_head.html", **context),
+            render_fragment("reports/_detail.html", **context),
+        )
+
+    # The previews hold absolute URLs: one copy per host name the page was asked under.
+    rendered = static_cache.fragment(
+        "report-page", (report_id, request.host_url), public_page, shared_as=privacy.viewer_class(current_user)
+    )
+    if rendered is not None:
+        return render_template("reports/detail.html", rendered=rendered)
     report = _visible_report(report_id, for_page=True)
-    viewer = current_user if current_user.is_authenticated else None
-    return render_template("reports/detail.html", **services.page_context(report, viewer))
+    return render_template("reports/detail.html", **services.page_context(report, current_user))
 
 
 @bp.post("/reports/<id:report_id>/follow")
