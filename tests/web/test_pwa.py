@@ -16,7 +16,7 @@ def test_service_worker_is_served_at_the_root_uncached_with_its_release(client):
     assert response.headers["Service-Worker-Allowed"] == "/"
     body = response.get_data(as_text=True)
     assert "self.__CITIZEN_GRID__" not in body
-    config = json.loads(body.split("var CONFIG = ", 1)[1].split(";\n", 1)[0])
+    config = json.loads(body.split("const CONFIG = ", 1)[1].split(";\n", 1)[0])
     assert config["cacheName"] == f"citizen-grid-shell-{config['release']}"
     for url in ("/reports/new", "/offline", "/outbox", "/api/v1/categories", "/manifest.webmanifest"):
         assert url in config["precache"]
@@ -39,14 +39,14 @@ def test_every_script_and_stylesheet_of_a_precached_page_is_precached(client):
 
 
 def test_the_cache_name_changes_when_a_precached_file_changes(app, client, tmp_path, monkeypatch):
-    first = json.loads(client.get("/sw.js").get_data(as_text=True).split("var CONFIG = ", 1)[1].split(";\n")[0])
+    first = json.loads(client.get("/sw.js").get_data(as_text=True).split("const CONFIG = ", 1)[1].split(";\n")[0])
     static = tmp_path / "static"
     shutil.copytree(app.static_folder, static)
     monkeypatch.setattr(app, "static_folder", str(static))
-    same = json.loads(client.get("/sw.js").get_data(as_text=True).split("var CONFIG = ", 1)[1].split(";\n")[0])
+    same = json.loads(client.get("/sw.js").get_data(as_text=True).split("const CONFIG = ", 1)[1].split(";\n")[0])
     assert same["release"] == first["release"]
     (static / "css" / "app.css").write_text((static / "css" / "app.css").read_text() + "\n/* release 2 */\n")
-    changed = json.loads(client.get("/sw.js").get_data(as_text=True).split("var CONFIG = ", 1)[1].split(";\n")[0])
+    changed = json.loads(client.get("/sw.js").get_data(as_text=True).split("const CONFIG = ", 1)[1].split(";\n")[0])
     assert changed["release"] != first["release"]
     assert changed["cacheName"] != first["cacheName"]
 
@@ -94,7 +94,7 @@ def test_static_files_are_gzipped_and_cached_by_content_hash(client):
 
 
 def _config_of(worker_source: str) -> str:
-    return worker_source.split("var CONFIG = ", 1)[1].split(";\n")[0]
+    return worker_source.split("const CONFIG = ", 1)[1].split(";\n")[0]
 
 
 def test_release_id_changes_with_the_files_it_covers_and_only_then(app, client, tmp_path, monkeypatch):
