@@ -12,7 +12,6 @@ from flask_babel import gettext as _
 from webapp.accounts.models import Role, User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
-from webapp.reports import taxonomy
 from webapp.reports.models import Report
 from webapp.reports.signals import report_submitted
 from webapp.reports.status import OPEN_STATUSES
@@ -59,8 +58,7 @@ def unacknowledged(user: User) -> list[Report]:
 
 
 def _on_report_submitted(report: Report, **_extra: Any) -> None:
-    category = taxonomy.category_info(report.category_code)  # the process's copy: no query for every new report
-    if category is not None and category.safety_critical:
+    if report.category.safety_critical:
         start(report, None, _("Safety-critical category"))
 
 
