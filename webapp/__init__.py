@@ -224,6 +224,7 @@ def _register_template_helpers(app: Flask) -> None:
         can_rate=can_rate,
         rating_of=rating_of,
         report_view=report_view,
+        zone_label=localtime.zone_label,
     )
 
     @app.context_processor

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -363,6 +364,42 @@ def test_notification_centre_full_and_fragment(app, client, setup):
     fragment = post(resident, "/me/notifications/read", headers=HX)
     assert fragment.status_code == 200 and "<html" not in fragment.get_data(as_text=True)
     assert 'id="notification-count"' not in resident.get("/me/notifications").get_data(as_text=True)
+
+
+def test_opening_a_report_reads_its_notifications(app, client, setup):
+    """The report page marks that reader's news about that report read: the badge drops at once, the list shows the
+    entry as read, and news about other reports (and other people's news) stays unread."""
+    from webapp.notifications import services as notifications
+
+    with app.app_context():
+        resident = db.session.get(type(setup["resident"]), setup["resident"].id)
+        opened = db.session.get(Report, setup["report_id"])
+        other = make_report(resident, category_code="06042")
+        notifications.notify([resident], "status", opened, status="accepted")
+        notifications.notify([resident], "status", opened, status="dispatched")
+        notifications.notify([resident], "status", other, status="accepted")
+        notifications.notify([setup["volunteer"]], "followed_status", opened, status="accepted")
+        db.session.commit()
+        other_id = other.id
+    login(client, setup["resident"])
+    badge = re.compile(r'id="notification-count"[^>]*>(\d+)<')
+    assert badge.search(client.get("/me/notifications").get_data(as_text=True)).group(1) == "2"
+
+    page = client.get(f"/reports/{setup['report_id']}")
+    assert page.status_code == 200 and badge.search(page.get_data(as_text=True)).group(1) == "1"
+    unread = re.compile(
+        r'<li class="notification unread[^"]*">\s*<span class="visually-hidden">[^<]*</span>\s*<a href="([^"]+)"'
+    )
+    listed = client.get("/me/notifications").get_data(as_text=True)
+    fragment = client.get("/me/notifications", headers=HX).get_data(as_text=True)
+    for html in (listed, fragment):
+        assert unread.findall(html) == [f"/reports/{other_id}"]
+        assert f'href="/reports/{setup["report_id"]}"' in html  # still listed, as read
+    with app.app_context():
+        assert notifications.unread_count(db.session.get(type(setup["volunteer"]), setup["volunteer"].id)) == 1
+
+    client.get(f"/reports/{other_id}")
+    assert 'id="notification-count"' not in client.get("/me/notifications").get_data(as_text=True)
 
 
 def test_resident_rates_and_reopens(app, client, setup):
