@@ -194,18 +194,32 @@ def forget_figures() -> None:
 _WATCHED: set[type] = set()
 
 
+def _written() -> None:
+    forget_figures()
+    if has_app_context():
+        g._figures_written = True
+
+
 def _after_flush(session: Session, flush_context: Any) -> None:
     watched = tuple(_WATCHED)
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, watched):
-            forget_figures()
-            if has_app_context():
-                g._figures_written = True
+            _written()
             return
 
 
+def _on_execute(state: Any) -> None:
+    """UPDATE and DELETE statements on a model (stock taken, a follower removed) write without a flush."""
+    if state.is_update or state.is_delete:
+        mapper = state.bind_mapper
+        if mapper is not None and issubclass(mapper.class_, tuple(_WATCHED)):
+            _written()
+
+
 def forget_figures_on_flush(*models: type) -> None:
-    """Forget this process's figures whenever a flush writes one of ``models`` (called by the factory)."""
+    """Forget this process's figures whenever a flush or an UPDATE or DELETE statement writes one of ``models``
+    (called by the factory)."""
     _WATCHED.update(models)
     if not sa.event.contains(Session, "after_flush", _after_flush):
         sa.event.listen(Session, "after_flush", _after_flush)
+        sa.event.listen(Session, "do_orm_execute", _on_execute)
