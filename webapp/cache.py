@@ -194,8 +194,9 @@ def forget_figures() -> None:
 _WATCHED: set[type] = set()
 
 
-def _written() -> None:
+def _written(session: Session) -> None:
     forget_figures()
+    session.info["figures_written"] = True
     if has_app_context():
         g._figures_written = True
 
@@ -204,7 +205,7 @@ def _after_flush(session: Session, flush_context: Any) -> None:
     watched = tuple(_WATCHED)
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, watched):
-            _written()
+            _written(session)
             return
 
 
@@ -213,7 +214,13 @@ def _on_execute(state: Any) -> None:
     if state.is_update or state.is_delete:
         mapper = state.bind_mapper
         if mapper is not None and issubclass(mapper.class_, tuple(_WATCHED)):
-            _written()
+            _written(state.session)
+
+
+def _after_commit(session: Session) -> None:
+    # Again once committed: another thread of this process may have kept what it read in between.
+    if not session.in_nested_transaction() and session.info.pop("figures_written", False):
+        forget_figures()
 
 
 def forget_figures_on_flush(*models: type) -> None:
@@ -223,3 +230,4 @@ def forget_figures_on_flush(*models: type) -> None:
     if not sa.event.contains(Session, "after_flush", _after_flush):
         sa.event.listen(Session, "after_flush", _after_flush)
         sa.event.listen(Session, "do_orm_execute", _on_execute)
+        sa.event.listen(Session, "after_commit", _after_commit)
