@@ -12,11 +12,9 @@ Run: .venv/bin/python bench/offline_capture.py
 
 from __future__ import annotations
 
-import logging
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -24,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
 
+from bench.demo_server import serve  # noqa: E402
 from tests.browser import LAUNCH_ARGS, chromium_path  # noqa: E402
 
 IMAGES = ROOT / "tests" / "data" / "images"
@@ -34,33 +32,11 @@ PASSWORD = "bench-password"
 TARGET_PHOTO_BYTES = 350 * 1024
 
 
-def start_app(workdir: Path):  # type: ignore[no-untyped-def]
-    from flask_migrate import upgrade
-
-    from webapp import create_app
+def one_resident(app) -> None:  # type: ignore[no-untyped-def]
     from webapp.accounts.services import create_user
-    from webapp.db import db, utcnow
-    from webapp.reports.taxonomy import sync_categories
+    from webapp.db import utcnow
 
-    for name in ("werkzeug", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{workdir / 'bench.sqlite3'}",
-            "UPLOAD_DIR": str(workdir / "uploads"),
-            "SECRET_KEY": "bench",
-            "RATELIMIT_ENABLED": False,
-            "MAP_TILE_URL": "",
-        }
-    )
-    with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory)
-        sync_categories()
-        create_user(PHONE, PASSWORD, verified_at=utcnow())
-        db.session.commit()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return app, f"http://127.0.0.1:{server.server_port}"
+    create_user(PHONE, PASSWORD, verified_at=utcnow())
 
 
 def report_count(app) -> int:  # type: ignore[no-untyped-def]
@@ -101,7 +77,7 @@ def main() -> int:
         )
         big_original = big_photo.stat().st_size
         small_photo = IMAGES / "flower.jpg"
-        app, base = start_app(workdir)
+        app, base = serve(workdir, seed=one_resident, MAP_TILE_URL="")
         launch = {"args": LAUNCH_ARGS}
         if path := chromium_path():
             launch["executable_path"] = path

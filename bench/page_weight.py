@@ -15,15 +15,14 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
 
+from bench.demo_server import serve  # noqa: E402
 from tests.browser import LAUNCH_ARGS, chromium_path  # noqa: E402
 
 TARGET_BYTES = 60 * 1024
@@ -41,37 +40,6 @@ class ByteCounter:
         for chunk in self.app(environ, start_response):
             ByteCounter.total += len(chunk)
             yield chunk
-
-
-def start_app(workdir: Path) -> str:
-    import logging
-
-    from flask_migrate import upgrade
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-    from webapp import create_app
-    from webapp.db import db
-    from webapp.demo import seed_demo
-    from webapp.reports.taxonomy import sync_categories
-
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{workdir / 'bench.sqlite3'}",
-            "UPLOAD_DIR": str(workdir / "uploads"),
-            "SECRET_KEY": "bench",
-            "RATELIMIT_ENABLED": False,
-        }
-    )
-    with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory)
-        sync_categories()
-        seed_demo(app.extensions["storage"])
-        db.session.commit()
-    server = make_server("127.0.0.1", 0, ByteCounter(app), threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_port}"
 
 
 def measure(browser, url: str, *, compressed: bool) -> tuple[int, float, list[tuple[int, str]], int]:  # type: ignore[no-untyped-def]
@@ -119,7 +87,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
-        base = start_app(Path(tmp))
+        _app, base = serve(Path(tmp), wrap=ByteCounter)
         launch = {"args": LAUNCH_ARGS}
         if path := chromium_path():
             launch["executable_path"] = path

@@ -103,3 +103,64 @@ def mark_accepted(report_id: int) -> None:
     assert report is not None
     report.status = ReportStatus.ACCEPTED
     db.session.commit()
+
+
+# The points store's world (tests/web/conftest.py: store_world): who may do what at the store, the fund and the
+# hand-over desk.
+ANONYMOUS = "anonymous"
+SERVICE_POINT = "service_point"  # a department user whose department is a service point
+STORE_ROLES = [ANONYMOUS, "citizen", "volunteer", "reviewer", "department", SERVICE_POINT, "admin"]
+
+
+def make_store_world() -> dict:  # type: ignore[type-arg]
+    """One user of each role (``SERVICE_POINT`` too; their pages in English), an ordinary department and a service
+    point, an item in stock bought from a budget line, a resident with 100 points and two waiting orders (one to
+    collect, one to deliver) and another resident's report."""
+    from webapp import localtime
+    from webapp.accounts.models import Department
+    from webapp.points import catalogue, fund, ledger, store
+    from webapp.points.models import AccountKind, TransactionKind
+
+    ordinary = Department(code="HW", name_zh="环卫中心", district_code="140109")
+    counter = Department(code="SP", name_zh="社区服务站", district_code="140109", service_point=True)
+    db.session.add_all([ordinary, counter])
+    db.session.flush()
+    users = {role.value: make_user(role, name=f"{role.value} user") for role in Role}
+    users["department"].department = ordinary
+    users[SERVICE_POINT] = make_user(Role.DEPARTMENT, name="服务站 小李")
+    users[SERVICE_POINT].department = counter
+    for user in users.values():
+        user.locale = "en"  # the pages in English, whatever the catalogue holds
+    admin = users["admin"]
+    resident = make_user(Role.CITIZEN, phone="13811112222", name="王阿姨")
+    line = fund.add_budget_line(
+        admin, name="2026 专项", source="财政专项", amount_fen=1_000_000, year=localtime.today().year
+    )
+    item = catalogue.create_item(
+        admin, catalogue.ItemData(name_zh="洗洁精", name_en="Dish soap", points_price=20, cost_fen=350)
+    )
+    store.purchase(item, admin, quantity=10, cost_fen=3500, budget_line=line)
+    ledger.post(
+        "test:grant",
+        TransactionKind.AWARD,
+        "report_accepted",
+        [(ledger.system_account(AccountKind.FUND), -100), (ledger.account_for(resident), 100)],
+    )
+    order, _ = store.redeem(resident, item, quantity=2, request_key="order-1")
+    delivery, _ = store.redeem(
+        resident, item, quantity=1, request_key="order-2", delivery_address="杏花岭区 胜利街 8 号"
+    )
+    report = make_report(make_user(Role.CITIZEN))
+    return {
+        "users": users,
+        "resident": resident,
+        "item_id": item.id,
+        "line_id": line.id,
+        "order_id": order.id,
+        "code": order.pickup_code,
+        "delivery_id": delivery.id,
+        "delivery_code": delivery.pickup_code,
+        "report_id": report.id,
+        "service_point_id": counter.id,
+        "ordinary_id": ordinary.id,
+    }

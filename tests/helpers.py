@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
-from tests.factories import PASSWORD
+from tests.factories import ANONYMOUS, PASSWORD
 from webapp.accounts.models import User
 from webapp.db import db
 
@@ -30,6 +30,14 @@ def post(client: FlaskClient, url: str, data: dict | None = None, *, headers: di
 def login(client: FlaskClient, user: User, password: str = PASSWORD) -> None:
     response = post(client, "/login", {"phone": user.phone, "password": password})
     assert response.status_code == 303, response.get_data(as_text=True)[:500]
+
+
+def as_user(app, world: dict, role: str) -> FlaskClient:  # type: ignore[no-untyped-def, type-arg]
+    """A new client, logged in as ``world["users"][role]`` (not at all for ``ANONYMOUS``)."""
+    client = app.test_client()
+    if role != ANONYMOUS:
+        login(client, world["users"][role])
+    return client
 
 
 def api_headers(client: FlaskClient) -> dict[str, str]:

@@ -201,7 +201,7 @@ def _forget_figures_on_change() -> None:
 
 def _register_template_helpers(app: Flask) -> None:
     from webapp.feedback.ratings import can_rate, rating_of
-    from webapp.notifications.services import unread_entries
+    from webapp.notifications.services import badge
     from webapp.reports.privacy import view
     from webapp.review.emergency import unacknowledged
     from webapp.review.workflow import action_label
@@ -225,6 +225,7 @@ def _register_template_helpers(app: Flask) -> None:
         can_rate=can_rate,
         rating_of=rating_of,
         report_view=report_view,
+        zone_label=localtime.zone_label,
     )
 
     @app.context_processor
@@ -237,7 +238,7 @@ def _register_template_helpers(app: Flask) -> None:
             "html_lang": "en" if locale.startswith("en") else "zh-Hans",
             "large_text": user.large_text if user else request.cookies.get("large_text") == "on",
             "languages": app.config["LANGUAGES"],
-            "unread_notifications": unread_entries(user) if user else 0,
+            "unread_notifications": badge(user) if user else 0,
             "emergencies": unacknowledged(user) if user else [],
         }
 

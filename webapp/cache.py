@@ -123,6 +123,10 @@ def bump(name: str) -> None:
     if not updated.rowcount:  # type: ignore[attr-defined]
         db.session.add(CacheVersion(name=name, version=1))
         db.session.flush()
+    _changed_here(name)
+
+
+def _changed_here(name: str) -> None:
     if has_app_context():
         _store().pop(name, None)
         _versions()[name] = _DIRTY
@@ -231,3 +235,36 @@ def forget_figures_on_flush(*models: type) -> None:
         sa.event.listen(Session, "after_flush", _after_flush)
         sa.event.listen(Session, "do_orm_execute", _on_execute)
         sa.event.listen(Session, "after_commit", _after_commit)
+
+
+# --- Copies bumped by the rows they are made of ------------------------------------------------------------------
+
+_BUMPED_BY: dict[type, list[tuple[str, Callable[[Any], bool] | None]]] = {}
+
+
+def bump_on_flush(name: str, model: type, when: Callable[[Any], bool] | None = None) -> None:
+    """Bump ``name`` in the transaction of any flush that adds, changes or deletes a ``model`` row (for which
+    ``when(row)`` holds, if given): for data that many places write (the CLI, imports, admin pages, the demo), so
+    none of them can forget. Bulk UPDATE/DELETE statements are not seen: their callers ``bump`` themselves."""
+    entries = _BUMPED_BY.setdefault(model, [])
+    if all(entry[0] != name for entry in entries):
+        entries.append((name, when))
+    if not sa.event.contains(Session, "after_flush", _bump_after_flush):
+        sa.event.listen(Session, "after_flush", _bump_after_flush)
+
+
+def _bump_after_flush(session: Session, flush_context: Any) -> None:
+    names: set[str] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        for model, entries in _BUMPED_BY.items():
+            if isinstance(obj, model):
+                names.update(name for name, when in entries if when is None or when(obj))
+    table = CacheVersion.__table__
+    for name in sorted(names):  # one order, so two transactions bumping the same names cannot deadlock
+        connection = session.connection()
+        updated = connection.execute(
+            sa.update(table).where(table.c.name == name).values(version=table.c.version + 1)
+        )
+        if not updated.rowcount:
+            connection.execute(sa.insert(table).values(name=name, version=1))
+        _changed_here(name)

@@ -13,6 +13,8 @@ import os
 import secrets
 from pathlib import Path
 
+from webapp.localtime import DEFAULT_TIMEZONE
+
 
 def _env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
@@ -114,7 +116,7 @@ class Config:
 
     # Languages: Simplified Chinese by default, English on request.
     BABEL_DEFAULT_LOCALE = "zh_Hans_CN"
-    BABEL_DEFAULT_TIMEZONE = os.environ.get("TIMEZONE", "Asia/Shanghai")
+    BABEL_DEFAULT_TIMEZONE = os.environ.get("TIMEZONE", DEFAULT_TIMEZONE)
     LANGUAGES = {"zh_Hans_CN": "中文", "en": "English"}
 
     # Rate limits (Flask-Limiter). RATELIMIT_STORAGE_URI may be redis://host:6379/0 when several processes run.

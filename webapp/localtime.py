@@ -16,9 +16,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_skeleton
+from babel.dates import format_skeleton, get_timezone_name
 from flask import current_app, has_app_context
-from flask_babel import get_locale
+from flask_babel import LazyString, get_locale
 from flask_babel import lazy_gettext as _l
 
 from webapp.db import utcnow
@@ -41,6 +41,23 @@ def zone_name() -> str:
 def zone() -> ZoneInfo:
     """The city's time zone (``TIMEZONE``)."""
     return _zone(zone_name())
+
+
+# What people call a zone where CLDR's generic name is not it (CLDR: 中国时间 / "China Time"; UTC has no region).
+_ZONE_NAMES = {"Asia/Shanghai": _l("Beijing time"), "UTC": "UTC", "Etc/UTC": "UTC"}
+
+
+def zone_label() -> str:
+    """The city's time zone as the reader says it, for texts such as "In force from (Beijing time)": 北京时间 for
+    Asia/Shanghai, otherwise CLDR's name in the reader's language (中欧时间, "Central European Time")."""
+    name = zone_name()
+    if name in _ZONE_NAMES:
+        return str(_ZONE_NAMES[name])
+    return get_timezone_name(zone(), locale=get_locale() or "zh_Hans_CN")
+
+
+#: ``zone_label()`` for a text made at import time (a form's label): worked out each time the text is shown.
+ZONE_LABEL = LazyString(zone_label)
 
 
 def local_date(moment: datetime) -> date:

@@ -4,27 +4,26 @@
  * and fetches more while online, so the screen keeps working for a while without a network. No inline script:
  * the codes come from the JSON block #act-codes.
  */
-(function () {
+(() => {
   "use strict";
-  var screen = document.getElementById("act-screen");
-  var box = document.getElementById("act-screen-qr");
-  var status = document.getElementById("act-screen-status");
-  var data = document.getElementById("act-codes");
+  const screen = document.getElementById("act-screen");
+  const box = document.getElementById("act-screen-qr");
+  const status = document.getElementById("act-screen-status");
+  const data = document.getElementById("act-codes");
   if (!screen || !box || !data) return;
-  var codes = JSON.parse(data.textContent);
-  var windowMs = Number(screen.getAttribute("data-window-ms")) || 30000;
-  var shown = null;
+  let codes = JSON.parse(data.textContent);
+  const windowMs = Number(screen.getAttribute("data-window-ms")) || 30000;
+  let shown = null;
 
-  function current(now) {
-    for (var i = codes.length - 1; i >= 0; i--) {
+  const current = (now) => {
+    for (let i = codes.length - 1; i >= 0; i--) {
       if (codes[i].from <= now && now < codes[i].from + windowMs) return codes[i];
     }
     return null;
-  }
+  };
 
-  function show() {
-    var now = Date.now();
-    var code = current(now);
+  const show = () => {
+    const code = current(Date.now());
     if (!code) {
       status.textContent = screen.getAttribute("data-msg-ended");
       box.hidden = true;
@@ -38,15 +37,15 @@
       box.setAttribute("data-from", String(code.from));
     }
     status.textContent = navigator.onLine ? "" : screen.getAttribute("data-msg-offline");
-  }
+  };
 
-  function refill() {
+  const refill = () => {
     if (!navigator.onLine) return;
     fetch(screen.getAttribute("data-codes-url"), { credentials: "same-origin", cache: "no-store" })
-      .then(function (response) { return response.ok ? response.json() : null; })
-      .then(function (body) { if (body && body.codes && body.codes.length) codes = body.codes; })
-      .catch(function () { /* offline: keep the codes we have */ });
-  }
+      .then((response) => (response.ok ? response.json() : null))
+      .then((body) => { if (body && body.codes && body.codes.length) codes = body.codes; })
+      .catch(() => { /* offline: keep the codes we have */ });
+  };
 
   show();
   setInterval(show, 1000);

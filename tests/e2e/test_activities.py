@@ -241,6 +241,67 @@ def test_organiser_checks_in_by_phone_and_out_with_hours(app, live_server, page:
         db.session.remove()
 
 
+# Chromium on Linux has no BarcodeDetector: a stand-in reads the texts of window.__codes__ in turn, from a camera
+# that films a blank canvas, so the pages' own scanner code (qr-scanner.js and its three users) runs for real.
+FAKE_CAMERA = """
+window.__codes__ = [];
+window.BarcodeDetector = class {
+  static async getSupportedFormats() { return ["qr_code", "ean_13"]; }
+  async detect() { const text = window.__codes__.shift(); return text ? [{ rawValue: text }] : []; }
+};
+navigator.mediaDevices.getUserMedia = async () => {
+  const canvas = document.createElement("canvas");
+  canvas.getContext("2d").fillRect(0, 0, 8, 8);
+  return canvas.captureStream(5);
+};
+"""
+
+
+def test_the_camera_scanner_reads_a_personal_code_and_a_checkin_code(app, live_server, page: Page):
+    base = live_server.url
+    with app.app_context():
+        admin = make_user(Role.ADMIN, phone="13700006031")
+        older = make_user(phone="13700006032", name="赵奶奶")
+        start = utcnow() - timedelta(minutes=5)
+        activity = services.create_activity(
+            admin,
+            services.ActivityData(
+                kind=ActivityKind.VOLUNTEER_DAY,
+                title="扫码签到演练",
+                description="",
+                address="千峰南路",
+                starts_at=start,
+                ends_at=start + timedelta(hours=2),
+                capacity=20,
+            ),
+            now=start - timedelta(days=1),
+        )
+        db.session.commit()
+        activity_id, code = activity.id, checkin.personal_code(older)
+        token = checkin.token_for(activity_id, checkin.window_of(utcnow()))
+    page.add_init_script(FAKE_CAMERA)
+    log_in(page, base, admin.phone)
+
+    # The organiser's panel: another code first (said so), then the resident's personal code checks them in.
+    page.goto(f"{base}/activities/{activity_id}/manage")
+    expect(page.locator("#who-scanner")).to_be_visible()
+    page.evaluate("(code) => { window.__codes__ = ['https://example.com/', code]; }", code)
+    page.locator("#who-scan-start").click()
+    expect(page.locator("#check-note")).to_contain_text("赵奶奶")
+    expect(page.locator("#who-scan-video")).to_be_hidden()
+    expect(page.locator("#who-scan-start")).to_be_visible()
+    assert_accessible(page, "organiser's scanner")
+    assert checkins(app) == [(older.id, "organiser", None)]
+
+    # The check-in page: online, a scanned check-in code of this site is opened.
+    page.goto(base + "/activities/scan")
+    checkin_url = f"/activities/{activity_id}/checkin?t={token}"
+    page.evaluate("(url) => { window.__codes__ = ['CGP1-AAAAAAAAAA', url]; }", checkin_url)
+    page.locator("#act-scan-start").click()
+    expect(page).to_have_url(re.compile(rf"/activities/{activity_id}/checkin\?t="))
+    expect(page.locator("#checkin-button")).to_be_visible()
+
+
 def test_certificate_issued_verified_and_revoked(app, live_server, browser: Browser, page: Page):
     base = live_server.url
     with app.app_context():
@@ -295,3 +356,64 @@ def test_certificate_issued_verified_and_revoked(app, live_server, browser: Brow
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Activity)) == 1
         db.session.remove()
+
+
+def test_the_list_nearest_first_from_the_phones_position(app, live_server, browser: Browser):
+    """On a 360×740 phone: "Nearest first" asks for the position and orders the list by distance (the kind filter
+    keeps the order); where the position is refused the list stays soonest first and says why."""
+    base = live_server.url
+    here = {"latitude": 37.8601, "longitude": 112.5180}
+    with app.app_context():
+        admin = make_user(Role.ADMIN, phone="13700006041")
+        now = utcnow()
+        for title, hours, lat in (("最早的活动", 1, None), ("远处的活动", 2, 37.88), ("近处的活动", 30, 37.8628)):
+            services.create_activity(
+                admin,
+                services.ActivityData(
+                    kind=ActivityKind.VOLUNTEER_DAY,
+                    title=title,
+                    description="",
+                    address="千峰南路",
+                    starts_at=now + timedelta(hours=hours),
+                    ends_at=now + timedelta(hours=hours + 2),
+                    capacity=20,
+                    lat=lat,
+                    lon=112.518 if lat else None,
+                ),
+                now=now - timedelta(days=1),
+            )
+        db.session.commit()
+        db.session.remove()
+    titles = "#activity-list .card-title"
+
+    context = browser.new_context(
+        viewport={"width": 360, "height": 740},
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN",
+        geolocation=here,
+        permissions=["geolocation"],
+    )
+    page = context.new_page()
+    page.goto(base + "/activities")
+    expect(page.locator(titles)).to_have_text(["最早的活动", "远处的活动", "近处的活动"])
+    page.locator("#act-near").click()
+    expect(page.locator(titles)).to_have_text(["近处的活动", "远处的活动", "最早的活动"])
+    expect(page.locator("#activity-list .act-distance").first).to_have_text("距离 300 米")
+    assert "lat=37.860" in page.url  # rounded to about 100 m before it left the phone
+    page.locator("#kind").select_option("volunteer_day")
+    expect(page.locator("h2").first).to_have_text("即将举行（由近到远）")
+    expect(page.locator(titles)).to_have_text(["近处的活动", "远处的活动", "最早的活动"])
+    assert_accessible(page, "activities nearest first")
+    page.get_by_role("link", name="按时间先后").click()
+    expect(page.locator(titles)).to_have_text(["最早的活动", "远处的活动", "近处的活动"])
+    context.close()
+
+    refused = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, locale="zh-CN")
+    page = refused.new_page()
+    page.goto(base + "/activities")
+    page.locator("#act-near").click()
+    expect(page.locator("#act-near-status")).to_contain_text("无法获取您的位置")
+    expect(page.locator(titles)).to_have_text(["最早的活动", "远处的活动", "近处的活动"])
+    assert_accessible(page, "activities without a position")
+    refused.close()

@@ -16,16 +16,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from webapp import localtime
 from webapp.reports.models import Severity, TimeUnit
 from webapp.review.calendar import Light, WorkingCalendar, elapsed_fraction, from_days, light
 from webapp.review.time_limits import Limit, limit_for
 
 H, D = TimeUnit.WORK_HOURS, TimeUnit.WORK_DAYS
 CN = timezone(timedelta(hours=8))
-PLAIN = WorkingCalendar()
+ZONE = localtime.DEFAULT_TIMEZONE  # the calendar has no default of its own
+PLAIN = WorkingCalendar(timezone=ZONE)
 
 # A National-Day-style week, modelled (not official): Thu 1 – Wed 7 Oct 2026 off; Sun 27 Sep and Sat 10 Oct worked.
 NATIONAL_DAY = WorkingCalendar(
+    timezone=ZONE,
     holidays=frozenset(date(2026, 10, d) for d in range(1, 8)),
     extra_workdays=frozenset({date(2026, 9, 27), date(2026, 10, 10)}),
 )
@@ -53,11 +56,15 @@ def test_holidays_and_make_up_days():
 
 
 def test_from_days_builds_the_calendar_from_rows():
-    calendar = from_days([(date(2026, 10, 1), False), (date(2026, 9, 27), True), (date(2026, 5, 1), False)])
+    calendar = from_days(
+        [(date(2026, 10, 1), False), (date(2026, 9, 27), True), (date(2026, 5, 1), False)], timezone=ZONE
+    )
     assert calendar.holidays == {date(2026, 10, 1), date(2026, 5, 1)}
     assert calendar.extra_workdays == {date(2026, 9, 27)}
-    assert from_days([(date(2026, 5, 1), False), (date(2026, 5, 1), True)]).is_workday(date(2026, 5, 1))  # last wins
-    assert from_days([]) == PLAIN
+    assert from_days([(date(2026, 5, 1), False), (date(2026, 5, 1), True)], timezone=ZONE).is_workday(
+        date(2026, 5, 1)
+    )  # last wins
+    assert from_days([], timezone=ZONE) == PLAIN
 
 
 def test_hours_per_day_and_limit_seconds():
@@ -65,7 +72,7 @@ def test_hours_per_day_and_limit_seconds():
     assert PLAIN.limit_seconds(4, H) == 4 * 3600
     assert PLAIN.limit_seconds(2, D) == 15 * 3600
     assert PLAIN.limit_seconds(2, "work_days") == 15 * 3600  # the stored string value works too
-    short = WorkingCalendar(periods=((time(9), time(12)), (time(14), time(18))))
+    short = WorkingCalendar(timezone=ZONE, periods=((time(9), time(12)), (time(14), time(18))))
     assert short.hours_per_day == 7 and short.limit_seconds(1, D) == 7 * 3600
 
 
@@ -81,13 +88,21 @@ def test_hours_per_day_and_limit_seconds():
 )
 def test_inconsistent_calendars_are_rejected(kwargs):
     with pytest.raises(ValueError):
-        WorkingCalendar(**kwargs)
+        WorkingCalendar(**{"timezone": ZONE, **kwargs})
+
+
+def test_a_calendar_is_always_given_its_time_zone():
+    """No second default next to webapp.localtime's: the app passes localtime.zone_name() (the TIMEZONE setting)."""
+    with pytest.raises(TypeError):
+        WorkingCalendar()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        from_days([])  # type: ignore[call-arg]
 
 
 def test_calendar_accepts_plain_sets_and_stays_hashable():
-    calendar = WorkingCalendar(holidays={date(2026, 10, 1)})  # type: ignore[arg-type]
-    assert calendar == WorkingCalendar(holidays=frozenset({date(2026, 10, 1)}))
-    assert hash(calendar) == hash(WorkingCalendar(holidays=frozenset({date(2026, 10, 1)})))
+    calendar = WorkingCalendar(timezone=ZONE, holidays={date(2026, 10, 1)})  # type: ignore[arg-type]
+    assert calendar == WorkingCalendar(timezone=ZONE, holidays=frozenset({date(2026, 10, 1)}))
+    assert hash(calendar) == hash(WorkingCalendar(timezone=ZONE, holidays=frozenset({date(2026, 10, 1)})))
 
 
 # -- add() in working hours ------------------------------------------------------------------------------------------
@@ -133,7 +148,7 @@ def test_national_day_week_with_make_up_days():
     # 3 working days = 22.5 h from Wed 30 Sep 10:00: 6 h that day, 8 and 9 Oct, then 1.5 h on Saturday 10 Oct (调休).
     assert NATIONAL_DAY.add(cn(9, 30, 10), 3, D) == cn(10, 10, 10)
     # Without the make-up Saturday the same limit runs to Monday 12 Oct.
-    holidays_only = WorkingCalendar(holidays=NATIONAL_DAY.holidays)
+    holidays_only = WorkingCalendar(timezone=ZONE, holidays=NATIONAL_DAY.holidays)
     assert holidays_only.add(cn(9, 30, 10), 3, D) == cn(10, 12, 10)
     # A case reported during the holiday starts counting on 8 Oct.
     assert NATIONAL_DAY.add(cn(10, 3, 10), 1, H) == cn(10, 8, 9, 30)
@@ -145,7 +160,7 @@ def test_national_day_week_with_make_up_days():
 def test_one_working_day_from_friday_ends_monday_same_time():
     assert PLAIN.add(cn(1, 9, 10), 1, D) == cn(1, 12, 10)
     assert PLAIN.add(cn(1, 9, 10), 2, D) == cn(1, 13, 10)
-    monday_off = WorkingCalendar(holidays=frozenset({date(2026, 1, 12)}))
+    monday_off = WorkingCalendar(timezone=ZONE, holidays=frozenset({date(2026, 1, 12)}))
     assert monday_off.add(cn(1, 9, 10), 1, D) == cn(1, 13, 10)
 
 
@@ -159,7 +174,7 @@ def test_sixty_working_days_and_long_holidays_are_fast():
     started = clock.perf_counter()
     # 60 full working days from Mon 5 Jan = 12 weeks -> Friday 27 Mar, 17:30.
     assert PLAIN.add(cn(1, 5, 8, 30), 60, D) == cn(3, 27, 17, 30)
-    long_break = WorkingCalendar(holidays=frozenset(date(2026, 2, 1) + timedelta(d) for d in range(120)))
+    long_break = WorkingCalendar(timezone=ZONE, holidays=frozenset(date(2026, 2, 1) + timedelta(d) for d in range(120)))
     assert long_break.add(cn(1, 30, 17), 1, H) == cn(6, 1, 9)  # 0.5 h Friday 30 Jan, then 120 days off
     assert PLAIN.add(cn(1, 5, 8, 30), 2000, D) > cn(12, 31)
     assert clock.perf_counter() - started < 2
@@ -167,7 +182,7 @@ def test_sixty_working_days_and_long_holidays_are_fast():
 
 def test_a_calendar_without_working_days_raises_instead_of_looping():
     first = date(2026, 1, 1)
-    never = WorkingCalendar(holidays=frozenset(first + timedelta(d) for d in range(5 * 366)))
+    never = WorkingCalendar(timezone=ZONE, holidays=frozenset(first + timedelta(d) for d in range(5 * 366)))
     with pytest.raises(ValueError, match="no working day"):
         never.add(cn(1, 1, 9), 1, H)
     assert never.working_seconds_between(cn(1, 1), cn(12, 31)) == 0  # a bounded span needs no guard
@@ -367,7 +382,8 @@ for name, path in (("webapp", {str(root / "webapp")!r}), ("webapp.review", {str(
     sys.modules[name] = package
 from datetime import datetime, timezone
 from webapp.review import calendar, time_limits
-due = calendar.WorkingCalendar().add(datetime(2026, 1, 9, 2, tzinfo=timezone.utc), 1, "work_days")
+zone = {ZONE!r}
+due = calendar.WorkingCalendar(timezone=zone).add(datetime(2026, 1, 9, 2, tzinfo=timezone.utc), 1, "work_days")
 assert due == datetime(2026, 1, 12, 2, tzinfo=timezone.utc), due
 assert time_limits.limit_for(time_limits.Limit(1, "work_days"), "urgent", {{}}) == time_limits.Limit(4, "work_hours")
 assert not any(m.startswith(("webapp.reports", "webapp.db")) for m in sys.modules)

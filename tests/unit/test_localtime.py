@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from flask import Flask
+from flask_babel import force_locale
 
 from webapp import localtime
 from webapp.localtime import Period, PeriodKind
@@ -51,6 +52,23 @@ def test_the_timezone_setting_moves_days_deadlines_and_points(berlin):
     assert start.astimezone(UTC) == datetime(2026, 1, 9, 23, tzinfo=UTC)
     # The working calendar of deadlines follows the setting too.
     assert review_services.working_calendar().timezone == "Europe/Berlin"
+
+
+def test_the_zone_is_named_in_the_readers_language(app, ctx):
+    with force_locale("zh_Hans_CN"):
+        assert localtime.zone_label() == "北京时间" and str(localtime.ZONE_LABEL) == "北京时间"
+    with force_locale("en"):
+        assert localtime.zone_label() == "Beijing time"
+    before = app.config["BABEL_DEFAULT_TIMEZONE"]
+    try:
+        for name, chinese, english in (("Europe/Berlin", "中欧时间", "Central European Time"), ("UTC", "UTC", "UTC")):
+            app.config["BABEL_DEFAULT_TIMEZONE"] = name
+            with force_locale("zh_Hans_CN"):
+                assert str(localtime.ZONE_LABEL) == chinese  # a lazy text: worked out when shown
+            with force_locale("en"):
+                assert str(localtime.ZONE_LABEL) == english
+    finally:
+        app.config["BABEL_DEFAULT_TIMEZONE"] = before
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,9 @@ import pytest
 from flask_babel import force_locale
 
 from tests.factories import make_user
-from tests.unit.cases import make_case, make_department, make_staff, notifications_of, sms_phones
+from tests.helpers import count_queries
+from tests.unit.cases import LITTER, make_case, make_department, make_staff, notifications_of, sms_phones
+from webapp.accounts import sessions
 from webapp.accounts.models import Role
 from webapp.db import db
 from webapp.notifications import services
@@ -111,6 +113,48 @@ def test_an_anonymous_report_still_tells_its_followers(ctx):
     reports.follow(follower, report)
     workflow.perform(report, "accept", make_staff(Role.REVIEWER))
     assert [n.kind for n in notifications_of(follower)] == ["followed_status"]
+
+
+@pytest.mark.parametrize(
+    ("category_code", "action"),
+    [("06040", "accept"), (LITTER, "reject")],  # a sensitive category (私设地锁) accepted; any report refused
+    ids=["sensitive", "unreviewed"],
+)
+def test_a_follower_hears_nothing_of_a_report_the_public_may_not_see(app, ctx, category_code, action):
+    """Followers are not the reporter: what their messages (and SMS) say of the report is privacy.view()'s."""
+    reporter, follower, public_follower = make_user(), make_user(), make_user()
+    follower.notify_by_sms = True
+    address, description = "胜利街 18 号 3 单元 502 室 13912345678", "楼下邻居 13912345678 私装地锁"
+    report = make_case(reporter, category_code=category_code, address=address, description=description)
+    published = make_case(make_user(), category_code=LITTER, status=S.ACCEPTED, address="迎泽大街 12 号 13912345678")
+    for followed in (report, published):
+        reports.follow(follower, followed)
+    reports.follow(public_follower, published)
+    workflow.perform(report, action, make_staff(Role.REVIEWER), note="不属于城市管理")
+    workflow.perform(published, "dispatch", make_staff(Role.REVIEWER))
+    db.session.commit()
+
+    [hidden, shown] = notifications_of(follower)
+    assert hidden.report is report and hidden.kind == "followed_status"
+    [sms_hidden, sms_shown] = [m.text for m in app.extensions["sms"].sent if m.phone == follower.phone]
+    assert "迎泽大街 12 号 ***" in sms_shown
+    readings = [hidden.params_json, sms_hidden]
+    for locale in ("zh_Hans_CN", "en"):
+        with force_locale(locale):
+            readings.append(services.text(hidden))
+    assert len(readings) == 4 and hidden.params["id"] == report.id
+    for reading in readings:
+        for detail in ("胜利街", "502", "13912345678", "邻居", f"{report.lat:.3f}", f"{report.lon:.3f}"):
+            assert detail not in reading
+    with force_locale("en"):
+        assert services.text(hidden).startswith(f"A report you follow, #{report.id} (")
+        # A report the public may see is named with its place, numbers masked as on its public page.
+        assert services.text(shown) == (
+            f"A report you follow, #{published.id} ({published.category.name_en}, 迎泽大街 12 号 ***): Dispatched."
+        )
+    # The reporter is told with everything: the place is theirs.
+    [to_reporter] = notifications_of(reporter)
+    assert to_reporter.params["place"] == address
 
 
 def test_text_is_made_in_the_readers_language_when_shown(ctx):
@@ -270,3 +314,26 @@ def test_only_when_fixed_or_needs_me(ctx):
         services.notify([chatty], "status", report, status=step.value)
     assert [n.params["status"] for n in services.recent(quiet)] == ["closed"]
     assert len(services.recent(chatty)) == 3
+
+
+def test_the_badge_comes_with_the_user_and_is_read_again_after_a_change(ctx):
+    """The layout's badge is read in the statement that loads the session's user; a notification made or read
+    later in the same request makes it read afresh; it is never another user's figure."""
+    alice, bob = make_user(), make_user()
+    alice_token, bob_token = sessions.start(alice), sessions.start(bob)
+    services.notify([alice], "points_expiring", points=5, date="2026-12-31")
+    services.notify([alice, bob], "feedback_reply", ref="F1")
+    assert sessions.load(f"{alice.id}:{alice_token}") is alice
+    with count_queries() as sent:
+        assert services.badge(alice) == 2
+    assert sent == []
+    with count_queries() as sent:
+        assert services.badge(bob) == 1  # not loaded in this request: read from the database
+    assert len(sent) == 1
+    services.notify([alice], "feedback_reply", ref="F2")
+    assert services.badge(alice) == 3
+    assert sessions.load(f"{alice.id}:{alice_token}") is alice
+    services.mark_all_read(alice)
+    assert services.badge(alice) == 0
+    assert sessions.load(f"{bob.id}:{bob_token}") is bob
+    assert services.badge(bob) == 1 and sessions.loaded_with(alice, services.BADGE) is None

@@ -25,6 +25,7 @@ from tests.unit.cases import (
     notifications_of,
     sms_phones,
 )
+from webapp import localtime
 from webapp.accounts.models import Role
 from webapp.db import db, utcnow
 from webapp.errors import NotFound
@@ -65,7 +66,7 @@ def dispatched(department, **fields) -> Report:  # type: ignore[no-untyped-def]
 
 
 def test_working_calendar_reads_the_calendar_days(ctx):
-    assert services.working_calendar() == WorkingCalendar()
+    assert services.working_calendar() == WorkingCalendar(timezone=localtime.zone_name())
     db.session.add_all(
         [
             CalendarDay(day=date(2026, 10, 1), is_workday=False, name="国庆节"),  # a Thursday
@@ -259,7 +260,7 @@ def test_dispatch_deadline_skips_the_holidays_in_the_calendar(ctx):
     services.dispatch(report, make_staff(Role.REVIEWER), make_department())
     assert report.due_at == services.working_calendar().add(report.dispatched_at, 4, HOURS)
     assert report.due_at.astimezone(SHANGHAI).date() > holidays[-1]
-    assert report.due_at > WorkingCalendar().add(report.dispatched_at, 4, HOURS)
+    assert report.due_at > WorkingCalendar(timezone=localtime.zone_name()).add(report.dispatched_at, 4, HOURS)
 
 
 def test_dispatch_is_refused_outside_its_states(ctx):

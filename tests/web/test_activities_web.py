@@ -456,3 +456,42 @@ def test_activity_points_show_in_history_csv_and_honour_roll(app, client):
     login(client, resident)
     assert "参加社区活动" in client.get("/me/participation.csv").get_data(as_text=True)
     assert "赵阿姨" in client.get("/honour").get_data(as_text=True)
+
+
+def test_the_list_nearest_first_from_a_position_and_soonest_first_without(app, client):
+    """"Nearest first" orders by the distance of each activity's pin from the position sent (pins only; the others
+    after them), says how far to 100 m, keeps the filters, and without a (valid) position stays soonest first."""
+    here = (37.8601, 112.5180)
+    with app.app_context():
+        now = utcnow()
+        unpinned = make_activity(now + timedelta(hours=1), title="没有标注的活动")
+        far = make_activity(now + timedelta(hours=2), title="远处的活动", lat=here[0] + 0.02, lon=here[1])
+        near = make_activity(now + timedelta(days=3), title="近处的活动", lat=here[0] + 0.0027, lon=here[1] + 0.0004)
+        other_kind = make_activity(
+            now + timedelta(hours=3), title="普法活动", kind=ActivityKind.LEGAL_AWARENESS, lat=here[0], lon=here[1]
+        )
+        db.session.commit()
+        titles = [a.title for a in (unpinned, far, near, other_kind)]
+
+    def order(html: str) -> list[str]:
+        listed = html.split('id="activity-list"', 1)[1].split("</ul>", 1)[0]
+        return [t for t in re.findall(r'class="card-title"[^>]*>([^<]+)<', listed) if t in titles]
+
+    soonest = client.get("/activities").get_data(as_text=True)
+    assert order(soonest) == ["没有标注的活动", "远处的活动", "普法活动", "近处的活动"]
+    assert 'id="act-near" hidden' in soonest and 'name="lat" value="" disabled' in soonest
+    assert "距离" not in soonest
+
+    url = f"/activities?kind=garbage_sorting&order=near&lat={here[0]:.3f}&lon={here[1]:.3f}"
+    page = client.get(url).get_data(as_text=True)
+    assert order(page) == ["近处的活动", "远处的活动", "没有标注的活动"]
+    assert "即将举行（由近到远）" in page and "距离 300 米" in page and "距离 2.2 公里" in page
+    assert 'name="lat" value="37.860"' in page and 'name="order" value="near">' in page  # the filters keep it
+    assert 'href="/activities?kind=garbage_sorting">按时间先后' in page
+    fragment = client.get(url, headers=HX).get_data(as_text=True)
+    assert "<html" not in fragment and order(fragment) == ["近处的活动", "远处的活动", "没有标注的活动"]
+
+    for bad in ("order=near", "order=near&lat=91&lon=112.5", "order=near&lat=x&lon=1", f"lat={here[0]}&lon={here[1]}"):
+        response = client.get(f"/activities?{bad}")
+        assert response.status_code == 200, bad
+        assert order(response.get_data(as_text=True)) == ["没有标注的活动", "远处的活动", "普法活动", "近处的活动"]

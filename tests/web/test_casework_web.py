@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -365,6 +366,42 @@ def test_notification_centre_full_and_fragment(app, client, setup):
     assert 'id="notification-count"' not in resident.get("/me/notifications").get_data(as_text=True)
 
 
+def test_opening_a_report_reads_its_notifications(app, client, setup):
+    """The report page marks that reader's news about that report read: the badge drops at once, the list shows the
+    entry as read, and news about other reports (and other people's news) stays unread."""
+    from webapp.notifications import services as notifications
+
+    with app.app_context():
+        resident = db.session.get(type(setup["resident"]), setup["resident"].id)
+        opened = db.session.get(Report, setup["report_id"])
+        other = make_report(resident, category_code="06042")
+        notifications.notify([resident], "status", opened, status="accepted")
+        notifications.notify([resident], "status", opened, status="dispatched")
+        notifications.notify([resident], "status", other, status="accepted")
+        notifications.notify([setup["volunteer"]], "followed_status", opened, status="accepted")
+        db.session.commit()
+        other_id = other.id
+    login(client, setup["resident"])
+    badge = re.compile(r'id="notification-count"[^>]*>(\d+)<')
+    assert badge.search(client.get("/me/notifications").get_data(as_text=True)).group(1) == "2"
+
+    page = client.get(f"/reports/{setup['report_id']}")
+    assert page.status_code == 200 and badge.search(page.get_data(as_text=True)).group(1) == "1"
+    unread = re.compile(
+        r'<li class="notification unread[^"]*">\s*<span class="visually-hidden">[^<]*</span>\s*<a href="([^"]+)"'
+    )
+    listed = client.get("/me/notifications").get_data(as_text=True)
+    fragment = client.get("/me/notifications", headers=HX).get_data(as_text=True)
+    for html in (listed, fragment):
+        assert unread.findall(html) == [f"/reports/{other_id}"]
+        assert f'href="/reports/{setup["report_id"]}"' in html  # still listed, as read
+    with app.app_context():
+        assert notifications.unread_count(db.session.get(type(setup["volunteer"]), setup["volunteer"].id)) == 1
+
+    client.get(f"/reports/{other_id}")
+    assert 'id="notification-count"' not in client.get("/me/notifications").get_data(as_text=True)
+
+
 def test_resident_rates_and_reopens(app, client, setup):
     with app.app_context():
         from webapp.review import services as review
@@ -396,3 +433,25 @@ def test_resident_rates_and_reopens(app, client, setup):
     assert report.events[-1].action == "reopen" and report.events[-1].note == "还是满的"
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(ReportEvent)) >= 5
+
+
+def test_the_queue_page_form_refuses_in_bulk_in_either_language(app, client, setup):
+    """The bulk actions are rendered once per language: each language gets its own labels, and the page's form
+    (its token and field names) submits."""
+    import re
+
+    login(client, setup["reviewer"])
+    client.set_cookie("lang", "en")
+    english = client.get("/review/").get_data(as_text=True)
+    client.set_cookie("lang", "zh_Hans_CN")
+    chinese = client.get("/review/").get_data(as_text=True)
+    assert "Refuse the cases" in english and "Refuse the cases" not in chinese
+    for page in (english, chinese):
+        assert '<select id="action" name="action">' in page and '<select id="reason" name="reason">' in page
+    token = re.search(r'<form method="post" action="/review/bulk" class="bulk">\s*<input type="hidden" '
+                      r'name="csrf_token" value="([^"]+)">', chinese).group(1)  # fmt: skip
+    response = client.post(
+        "/review/bulk",
+        data={"csrf_token": token, "ids": [str(setup["report_id"])], "action": "reject", "reason": "not_city_problem"},
+    )
+    assert response.status_code == 303 and reload(app, setup["report_id"]).status is ReportStatus.REJECTED

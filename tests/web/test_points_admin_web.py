@@ -10,14 +10,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.factories import jpeg_bytes, make_report, make_user
-from tests.helpers import HX, csrf_token, login, post, text
+from tests.factories import ANONYMOUS, STORE_ROLES, jpeg_bytes, make_report, make_user
+from tests.helpers import HX, as_user, csrf_token, post, text
 from webapp import localtime
-from webapp.accounts.models import Department, Role
+from webapp.accounts.models import Role
 from webapp.db import db, utcnow
-from webapp.points import awards, catalogue, fund, ledger, store
+from webapp.points import awards, ledger
 from webapp.points.models import (
-    AccountKind,
     BudgetLine,
     Campaign,
     FundAudit,
@@ -30,66 +29,9 @@ from webapp.points.models import (
     TransactionKind,
 )
 
-ANONYMOUS = "anonymous"
-SERVICE_POINT = "service_point"  # a department user whose department is a service point
-ROLES = [ANONYMOUS, "citizen", "volunteer", "reviewer", "department", SERVICE_POINT, "admin"]
-
 
 def today():  # type: ignore[no-untyped-def]
     return localtime.local_date(utcnow())
-
-
-@pytest.fixture
-def world(app):  # type: ignore[no-untyped-def]
-    """One user of each role, a service point, an item in stock, a resident with points and a waiting order."""
-    with app.app_context():
-        ordinary = Department(code="HW", name_zh="环卫中心", district_code="140109")
-        counter = Department(code="SP", name_zh="社区服务站", district_code="140109", service_point=True)
-        db.session.add_all([ordinary, counter])
-        db.session.flush()
-        users = {role.value: make_user(role, name=f"{role.value} user") for role in Role}
-        users["department"].department = ordinary
-        users[SERVICE_POINT] = make_user(Role.DEPARTMENT, name="服务站 小李")
-        users[SERVICE_POINT].department = counter
-        for user in users.values():
-            user.locale = "en"  # the pages in English, whatever the catalogue holds
-        admin = users["admin"]
-        resident = make_user(Role.CITIZEN, phone="13811112222", name="王阿姨")
-        line = fund.add_budget_line(admin, name="2026 专项", source="财政专项", amount_fen=1_000_000, year=today().year)
-        item = catalogue.create_item(
-            admin, catalogue.ItemData(name_zh="洗洁精", name_en="Dish soap", points_price=20, cost_fen=350)
-        )
-        store.purchase(item, admin, quantity=10, cost_fen=3500, budget_line=line)
-        ledger.post(
-            "test:grant",
-            TransactionKind.AWARD,
-            "report_accepted",
-            [(ledger.system_account(AccountKind.FUND), -100), (ledger.account_for(resident), 100)],
-        )
-        order, _ = store.redeem(resident, item, quantity=2, request_key="order-1")
-        delivery, _ = store.redeem(
-            resident, item, quantity=1, request_key="order-2", delivery_address="杏花岭区 胜利街 8 号"
-        )
-        report = make_report(make_user(Role.CITIZEN))
-        db.session.commit()
-        return {
-            "users": users,
-            "resident": resident,
-            "item_id": item.id,
-            "line_id": line.id,
-            "order_id": order.id,
-            "code": order.pickup_code,
-            "delivery_id": delivery.id,
-            "delivery_code": delivery.pickup_code,
-            "report_id": report.id,
-        }
-
-
-def as_user(app, world, role: str):  # type: ignore[no-untyped-def]
-    client = app.test_client()
-    if role != ANONYMOUS:
-        login(client, world["users"][role])
-    return client
 
 
 def count(app, model) -> int:  # type: ignore[no-untyped-def]
@@ -135,11 +77,16 @@ POSTS = [
 ]
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_access_per_role(app, world, role):
-    client = as_user(app, world, role)
+@pytest.mark.parametrize("role", STORE_ROLES)
+def test_access_per_role(app, store_world, role):
+    client = as_user(app, store_world, role)
     token = csrf_token(client)
-    values = {"item": world["item_id"], "report": world["report_id"], "order": world["order_id"], "code": world["code"]}
+    values = {
+        "item": store_world["item_id"],
+        "report": store_world["report_id"],
+        "order": store_world["order_id"],
+        "code": store_world["code"],
+    }
     wrong = []
     for method, routes in (("GET", GETS), ("POST", POSTS)):
         for path, expected in routes:
@@ -153,14 +100,14 @@ def test_access_per_role(app, world, role):
     assert not wrong, "\n".join(wrong)
     # Nothing was written by any of those requests.
     with app.app_context():
-        order = db.session.get(StoreOrder, world["order_id"])
+        order = db.session.get(StoreOrder, store_world["order_id"])
         assert order.status is OrderStatus.WAITING
-        assert db.session.get(StoreItem, world["item_id"]).stock == 7
+        assert db.session.get(StoreItem, store_world["item_id"]).stock == 7
     assert audits(app) == ["budget_line_added", "item_created", "stock_purchased"]
 
 
-def test_a_post_without_csrf_token_is_refused(app, world):
-    client = as_user(app, world, "admin")
+def test_a_post_without_csrf_token_is_refused(app, store_world):
+    client = as_user(app, store_world, "admin")
     response = client.post("/admin/points/fund/budget-lines", data={"line-name": "x"})
     assert response.status_code == 400
     assert count(app, BudgetLine) == 1
@@ -195,8 +142,8 @@ def rules_data(**overrides):  # type: ignore[no-untyped-def]
     return data
 
 
-def test_rules_page_shows_the_rules_in_force_and_how_changes_apply(app, world):
-    client = as_user(app, world, "admin")
+def test_rules_page_shows_the_rules_in_force_and_how_changes_apply(app, store_world):
+    client = as_user(app, store_world, "admin")
     page = text(client.get("/admin/points/rules"))
     assert "The default rules" in page and "Points for a valid report" in page and "Beijing time" in page
     assert "never before" in page and "points already given keep the rules they were given under" in page
@@ -205,8 +152,8 @@ def test_rules_page_shows_the_rules_in_force_and_how_changes_apply(app, world):
     assert 'type="datetime-local"' in form and 'name="report_points"' in form and 'value="5"' in form
 
 
-def test_publishing_rules_from_a_future_start(app, world):
-    client = as_user(app, world, "admin")
+def test_publishing_rules_from_a_future_start(app, store_world):
+    client = as_user(app, store_world, "admin")
     response = post(client, "/admin/points/rules", rules_data())
     assert response.status_code == 303, text(response)[:400]
     with app.app_context():
@@ -220,8 +167,8 @@ def test_publishing_rules_from_a_future_start(app, world):
     assert "status-pending_review" in page.get_data(as_text=True)  # scheduled, not yet in force
 
 
-def test_a_rule_changed_mid_month_says_what_the_monthly_cap_counts(app, world):
-    client = as_user(app, world, "admin")
+def test_a_rule_changed_mid_month_says_what_the_monthly_cap_counts(app, store_world):
+    client = as_user(app, store_world, "admin")
     today = localtime.local_date(utcnow())
     next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
     mid = post(client, "/admin/points/rules", rules_data(effective_from=f"{next_month.isoformat()}T09:30"))
@@ -234,8 +181,8 @@ def test_a_rule_changed_mid_month_says_what_the_monthly_cap_counts(app, world):
     assert "Version 2 of the rules is published" in page and "middle of a month" not in page
 
 
-def test_rules_without_a_start_apply_now(app, world):
-    client = as_user(app, world, "admin")
+def test_rules_without_a_start_apply_now(app, store_world):
+    client = as_user(app, store_world, "admin")
     assert post(client, "/admin/points/rules", rules_data(effective_from="")).status_code == 303
     with app.app_context():
         from webapp.points import rules
@@ -260,8 +207,8 @@ def test_rules_without_a_start_apply_now(app, world):
         ({"note": "x" * 301}, "300"),
     ],
 )
-def test_bad_rules_are_refused_with_a_message_and_nothing_written(app, world, overrides, message):
-    client = as_user(app, world, "admin")
+def test_bad_rules_are_refused_with_a_message_and_nothing_written(app, store_world, overrides, message):
+    client = as_user(app, store_world, "admin")
     response = post(client, "/admin/points/rules", rules_data(**overrides))
     assert response.status_code == 422
     body = text(response)
@@ -289,8 +236,8 @@ def campaign_data(**overrides):  # type: ignore[no-untyped-def]
     return data
 
 
-def test_creating_a_campaign(app, world):
-    client = as_user(app, world, "admin")
+def test_creating_a_campaign(app, store_world):
+    client = as_user(app, store_world, "admin")
     response = post(client, "/admin/points/campaigns", campaign_data())
     assert response.status_code == 303
     with app.app_context():
@@ -302,7 +249,7 @@ def test_creating_a_campaign(app, world):
     assert "垃圾满溢专项整治" in page and "140109" in page and "0 / 1000" in page and "×2" in page
 
 
-def test_the_campaign_list_shows_what_it_spent(app, world):
+def test_the_campaign_list_shows_what_it_spent(app, store_world):
     with app.app_context():
         campaign = Campaign(
             name="井盖专项",
@@ -323,7 +270,7 @@ def test_the_campaign_list_shows_what_it_spent(app, world):
         report = make_report(make_user(Role.CITIZEN), category_code="06042")
         awards.award_report(report)  # 5 points + 10 bonus
         db.session.commit()
-    page = text(as_user(app, world, "admin").get("/admin/points/campaigns"))
+    page = text(as_user(app, store_world, "admin").get("/admin/points/campaigns"))
     assert "井盖专项 Active" in page and "10 / 50" in page and "×3" in page and "everywhere" in page
     assert "去年的专项 Ended" in page
 
@@ -352,8 +299,8 @@ def test_the_campaign_list_shows_what_it_spent(app, world):
         ({"name": ""}, "name"),
     ],
 )
-def test_bad_campaigns_are_refused(app, world, overrides, message):
-    client = as_user(app, world, "admin")
+def test_bad_campaigns_are_refused(app, store_world, overrides, message):
+    client = as_user(app, store_world, "admin")
     response = post(client, "/admin/points/campaigns", campaign_data(**overrides))
     assert response.status_code == 422
     assert message in text(response)
@@ -381,13 +328,13 @@ def item_data(**overrides):  # type: ignore[no-untyped-def]
     return data
 
 
-def test_the_items_list_shows_the_stock(app, world):
-    page = text(as_user(app, world, "admin").get("/admin/points/items"))
+def test_the_items_list_shows_the_stock(app, store_world):
+    page = text(as_user(app, store_world, "admin").get("/admin/points/items"))
     assert "洗洁精" in page and " 7 " in page and "¥3.50" in page
 
 
-def test_creating_an_item_with_a_photo(app, world):
-    client = as_user(app, world, "admin")
+def test_creating_an_item_with_a_photo(app, store_world):
+    client = as_user(app, store_world, "admin")
     data = item_data(photo=(io.BytesIO(jpeg_bytes()), "broom.jpg"))
     response = post(client, "/admin/points/items/new", data, content_type="multipart/form-data")
     assert response.status_code == 303
@@ -419,8 +366,8 @@ def test_creating_an_item_with_a_photo(app, world):
         ({"available_from": "1850-01-01"}, "between the years 2000 and 2100"),
     ],
 )
-def test_bad_items_are_refused_and_nothing_is_written(app, world, overrides, message):
-    client = as_user(app, world, "admin")
+def test_bad_items_are_refused_and_nothing_is_written(app, store_world, overrides, message):
+    client = as_user(app, store_world, "admin")
     before = count(app, StoreItem)
     response = post(client, "/admin/points/items/new", item_data(**overrides))
     assert response.status_code == 422
@@ -429,8 +376,8 @@ def test_bad_items_are_refused_and_nothing_is_written(app, world, overrides, mes
     assert "item_created" not in audits(app)[3:]
 
 
-def test_a_file_that_is_not_a_photo_is_refused_and_no_file_is_left(app, world):
-    client = as_user(app, world, "admin")
+def test_a_file_that_is_not_a_photo_is_refused_and_no_file_is_left(app, store_world):
+    client = as_user(app, store_world, "admin")
     before = uploaded_files(app)
     data = item_data(photo=(io.BytesIO(b"<svg xmlns='http://www.w3.org/2000/svg'></svg>"), "x.jpg"))
     response = post(client, "/admin/points/items/new", data, content_type="multipart/form-data")
@@ -440,58 +387,60 @@ def test_a_file_that_is_not_a_photo_is_refused_and_no_file_is_left(app, world):
     assert uploaded_files(app) == before
 
 
-def test_editing_an_item_is_audited_with_what_changed(app, world):
-    client = as_user(app, world, "admin")
-    url = f"/admin/points/items/{world['item_id']}"
+def test_editing_an_item_is_audited_with_what_changed(app, store_world):
+    client = as_user(app, store_world, "admin")
+    url = f"/admin/points/items/{store_world['item_id']}"
     form = client.get(url).get_data(as_text=True)
     assert 'value="3.50"' in form and 'value="洗洁精"' in form
     response = post(client, url, item_data(name_zh="洗洁精", points_price="25", cost="4", home_delivery=""))
     assert response.status_code == 303
     with app.app_context():
-        item = db.session.get(StoreItem, world["item_id"])
+        item = db.session.get(StoreItem, store_world["item_id"])
         assert item.points_price == 25 and item.cost_fen == 400 and not item.home_delivery and item.stock == 7
         row = db.session.scalar(sa.select(FundAudit).order_by(FundAudit.id.desc()))
         assert row.action == "item_updated"
         assert '"points_price": [20, 25]' in row.details_json and '"cost_fen": [350, 400]' in row.details_json
         # The waiting orders keep the price they were placed at.
-        assert db.session.get(StoreOrder, world["order_id"]).points == 40
+        assert db.session.get(StoreOrder, store_world["order_id"]).points == 40
 
 
-def test_a_bad_edit_changes_nothing(app, world):
-    client = as_user(app, world, "admin")
-    response = post(client, f"/admin/points/items/{world['item_id']}", item_data(name_zh="洗洁精", cost="4.001"))
+def test_a_bad_edit_changes_nothing(app, store_world):
+    client = as_user(app, store_world, "admin")
+    response = post(client, f"/admin/points/items/{store_world['item_id']}", item_data(name_zh="洗洁精", cost="4.001"))
     assert response.status_code == 422 and "2 decimals" in text(response)
     with app.app_context():
-        assert db.session.get(StoreItem, world["item_id"]).cost_fen == 350
+        assert db.session.get(StoreItem, store_world["item_id"]).cost_fen == 350
     assert audits(app)[-1] == "stock_purchased"
 
 
-def test_an_unknown_item_is_404(app, world):
-    client = as_user(app, world, "admin")
+def test_an_unknown_item_is_404(app, store_world):
+    client = as_user(app, store_world, "admin")
     assert client.get("/admin/points/items/999999").status_code == 404
 
 
-def test_recording_a_purchase(app, world):
-    client = as_user(app, world, "admin")
+def test_recording_a_purchase(app, store_world):
+    client = as_user(app, store_world, "admin")
     token = csrf_token(client)
     response = client.post(
-        f"/admin/points/items/{world['item_id']}/purchase",
+        f"/admin/points/items/{store_world['item_id']}/purchase",
         data={
             "purchase-csrf_token": token,
             "purchase-quantity": "20",
             "purchase-cost": "70.00",
-            "purchase-budget_line": str(world["line_id"]),
+            "purchase-budget_line": str(store_world["line_id"]),
             "purchase-note": "发票 123",
         },
     )
     assert response.status_code == 303
     with app.app_context():
-        assert db.session.get(StoreItem, world["item_id"]).stock == 27
+        assert db.session.get(StoreItem, store_world["item_id"]).stock == 27
         movement = db.session.scalar(sa.select(StockMovement).order_by(StockMovement.id.desc()))
-        assert movement.quantity == 20 and movement.cost_fen == 7000 and movement.budget_line_id == world["line_id"]
+        assert (
+            movement.quantity == 20 and movement.cost_fen == 7000 and movement.budget_line_id == store_world["line_id"]
+        )
         assert movement.note == "发票 123"
     assert audits(app)[-1] == "stock_purchased"
-    page = text(client.get(f"/admin/points/items/{world['item_id']}"))
+    page = text(client.get(f"/admin/points/items/{store_world['item_id']}"))
     assert "+20" in page and "¥70.00" in page
 
 
@@ -505,8 +454,8 @@ def test_recording_a_purchase(app, world):
         ({"purchase-budget_line": "999999"}, "Not a valid choice"),
     ],
 )
-def test_a_bad_purchase_changes_nothing(app, world, overrides, message):
-    client = as_user(app, world, "admin")
+def test_a_bad_purchase_changes_nothing(app, store_world, overrides, message):
+    client = as_user(app, store_world, "admin")
     data = {
         "purchase-csrf_token": csrf_token(client),
         "purchase-quantity": "5",
@@ -514,23 +463,23 @@ def test_a_bad_purchase_changes_nothing(app, world, overrides, message):
         "purchase-budget_line": "",
         **overrides,
     }
-    response = client.post(f"/admin/points/items/{world['item_id']}/purchase", data=data)
+    response = client.post(f"/admin/points/items/{store_world['item_id']}/purchase", data=data)
     assert response.status_code == 422
     assert message in text(response)
     with app.app_context():
-        assert db.session.get(StoreItem, world["item_id"]).stock == 7
+        assert db.session.get(StoreItem, store_world["item_id"]).stock == 7
     assert count(app, StockMovement) == 3  # the first purchase and the two orders
     assert audits(app).count("stock_purchased") == 1
 
 
-def test_correcting_the_stock(app, world):
-    client = as_user(app, world, "admin")
-    url = f"/admin/points/items/{world['item_id']}/adjust"
+def test_correcting_the_stock(app, store_world):
+    client = as_user(app, store_world, "admin")
+    url = f"/admin/points/items/{store_world['item_id']}/adjust"
     token = csrf_token(client)
     response = client.post(url, data={"adjust-csrf_token": token, "adjust-quantity": "-2", "adjust-note": "摔碎了"})
     assert response.status_code == 303
     with app.app_context():
-        assert db.session.get(StoreItem, world["item_id"]).stock == 5
+        assert db.session.get(StoreItem, store_world["item_id"]).stock == 5
     assert audits(app)[-1] == "stock_adjusted"
 
     too_many = client.post(url, data={"adjust-csrf_token": token, "adjust-quantity": "-6", "adjust-note": "丢了"})
@@ -540,15 +489,15 @@ def test_correcting_the_stock(app, world):
     zero = client.post(url, data={"adjust-csrf_token": token, "adjust-quantity": "0", "adjust-note": "盘点"})
     assert zero.status_code == 422
     with app.app_context():
-        assert db.session.get(StoreItem, world["item_id"]).stock == 5
+        assert db.session.get(StoreItem, store_world["item_id"]).stock == 5
     assert audits(app).count("stock_adjusted") == 1
 
 
 # --- The fund -----------------------------------------------------------------------------------------------------
 
 
-def test_the_fund_page_balances_and_shows_the_identities(app, world):
-    client = as_user(app, world, "admin")
+def test_the_fund_page_balances_and_shows_the_identities(app, store_world):
+    client = as_user(app, store_world, "admin")
     response = client.get("/admin/points/fund")
     assert response.status_code == 200
     page = text(response)
@@ -563,11 +512,11 @@ def test_the_fund_page_balances_and_shows_the_identities(app, world):
     assert "admin user (139" in page
 
 
-def test_a_mismatch_is_shown_in_red(app, world):
+def test_a_mismatch_is_shown_in_red(app, store_world):
     with app.app_context():  # goods vanish from the shelf without a movement
-        db.session.execute(sa.update(StoreItem).where(StoreItem.id == world["item_id"]).values(stock=5))
+        db.session.execute(sa.update(StoreItem).where(StoreItem.id == store_world["item_id"]).values(stock=5))
         db.session.commit()
-    response = as_user(app, world, "admin").get("/admin/points/fund")
+    response = as_user(app, store_world, "admin").get("/admin/points/fund")
     body = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "alert-error" in body and "pa-mismatch" in body
@@ -575,8 +524,8 @@ def test_a_mismatch_is_shown_in_red(app, world):
     assert "Balanced" not in text(response)
 
 
-def test_the_reconciliation_for_a_period_as_a_fragment(app, world):
-    client = as_user(app, world, "admin")
+def test_the_reconciliation_for_a_period_as_a_fragment(app, store_world):
+    client = as_user(app, store_world, "admin")
     start = today().replace(day=1).isoformat()
     response = client.get(f"/admin/points/fund?start={start}&end={today().isoformat()}", headers=HX)
     body = response.get_data(as_text=True)
@@ -594,8 +543,8 @@ def test_the_reconciliation_for_a_period_as_a_fragment(app, world):
         ("start=1900-01-01", "year-month-day"),
     ],
 )
-def test_bad_periods_are_refused(app, world, query, message):
-    client = as_user(app, world, "admin")
+def test_bad_periods_are_refused(app, store_world, query, message):
+    client = as_user(app, store_world, "admin")
     page = client.get(f"/admin/points/fund?{query}")
     assert page.status_code == 422 and message in text(page)
     csv = client.get(f"/admin/points/fund/reconciliation.csv?{query}")
@@ -604,8 +553,8 @@ def test_bad_periods_are_refused(app, world, query, message):
     assert fragment.status_code == 422 and message in text(fragment) and "<html" not in fragment.get_data(as_text=True)
 
 
-def test_the_reconciliation_as_csv(app, world):
-    client = as_user(app, world, "admin")
+def test_the_reconciliation_as_csv(app, store_world):
+    client = as_user(app, store_world, "admin")
     start, end = today().replace(day=1).isoformat(), today().isoformat()
     response = client.get(f"/admin/points/fund/reconciliation.csv?start={start}&end={end}")
     assert response.status_code == 200
@@ -616,8 +565,8 @@ def test_the_reconciliation_as_csv(app, world):
     assert "洗洁精 closing,7" in body
 
 
-def test_adding_a_budget_line(app, world):
-    client = as_user(app, world, "admin")
+def test_adding_a_budget_line(app, store_world):
+    client = as_user(app, store_world, "admin")
     token = csrf_token(client)
     data = {"line-csrf_token": token, "line-name": "社会捐赠 2026", "line-source": "社会捐赠", "line-amount": "1234.56"}
     response = client.post("/admin/points/fund/budget-lines", data={**data, "line-year": str(today().year)})
@@ -641,8 +590,8 @@ def test_adding_a_budget_line(app, world):
         ({"line-amount": "30000000"}, "at most ¥21474836.47"),  # more than the 32-bit money columns hold
     ],
 )
-def test_a_bad_budget_line_is_refused(app, world, overrides, message):
-    client = as_user(app, world, "admin")
+def test_a_bad_budget_line_is_refused(app, store_world, overrides, message):
+    client = as_user(app, store_world, "admin")
     data = {
         "line-csrf_token": csrf_token(client),
         "line-name": "捐赠",
@@ -662,7 +611,7 @@ def test_a_bad_budget_line_is_refused(app, world, overrides, message):
 
 
 @pytest.fixture
-def paid_report(app, world):  # type: ignore[no-untyped-def]
+def paid_report(app, store_world):  # type: ignore[no-untyped-def]
     with app.app_context():
         reporter = make_user(Role.CITIZEN, name="假报告人")
         report = make_report(reporter, category_code="06042")
@@ -671,16 +620,16 @@ def paid_report(app, world):  # type: ignore[no-untyped-def]
         return {"report_id": report.id, "reporter": reporter}
 
 
-def test_only_admins_see_the_reversal_on_the_case_page(app, world, paid_report):
+def test_only_admins_see_the_reversal_on_the_case_page(app, store_world, paid_report):
     url = f"/review/{paid_report['report_id']}"
-    admin_page = as_user(app, world, "admin").get(url).get_data(as_text=True)
+    admin_page = as_user(app, store_world, "admin").get(url).get_data(as_text=True)
     assert f"/admin/points/reports/{paid_report['report_id']}/reverse" in admin_page
-    reviewer_page = as_user(app, world, "reviewer").get(url).get_data(as_text=True)
+    reviewer_page = as_user(app, store_world, "reviewer").get(url).get_data(as_text=True)
     assert "/admin/points/reports/" not in reviewer_page
 
 
-def test_taking_back_the_points_of_a_false_report(app, world, paid_report):
-    client = as_user(app, world, "admin")
+def test_taking_back_the_points_of_a_false_report(app, store_world, paid_report):
+    client = as_user(app, store_world, "admin")
     report_id = paid_report["report_id"]
     assert "+5" in text(client.get(f"/admin/points/reports/{report_id}/reverse"))
     response = post(client, f"/admin/points/reports/{report_id}/reverse", {"reason": "照片是网上找的"})
@@ -690,7 +639,7 @@ def test_taking_back_the_points_of_a_false_report(app, world, paid_report):
         reversal = db.session.scalar(
             sa.select(LedgerTransaction).where(LedgerTransaction.kind == TransactionKind.REVERSAL)
         )
-        assert reversal.memo == "照片是网上找的" and reversal.created_by_id == world["users"]["admin"].id
+        assert reversal.memo == "照片是网上找的" and reversal.created_by_id == store_world["users"]["admin"].id
         row = db.session.scalar(sa.select(FundAudit).order_by(FundAudit.id.desc()))
         assert row.action == "points_reversed" and "照片是网上找的" in row.details_json
     assert f"5 points of report #{report_id} taken back." in text(client.get(f"/review/{report_id}"))
@@ -703,13 +652,26 @@ def test_taking_back_the_points_of_a_false_report(app, world, paid_report):
     assert audits(app).count("points_reversed") == 1
 
 
-def test_a_reversal_needs_a_reason_and_points_to_take_back(app, world, paid_report):
-    client = as_user(app, world, "admin")
+def test_a_reversal_needs_a_reason_and_points_to_take_back(app, store_world, paid_report):
+    client = as_user(app, store_world, "admin")
     no_reason = post(client, f"/admin/points/reports/{paid_report['report_id']}/reverse", {"reason": "  "})
     assert no_reason.status_code == 422 and "reason" in text(no_reason)
-    nothing = post(client, f"/admin/points/reports/{world['report_id']}/reverse", {"reason": "假的"})
+    nothing = post(client, f"/admin/points/reports/{store_world['report_id']}/reverse", {"reason": "假的"})
     assert nothing.status_code == 422 and "has not earned any points" in text(nothing)
     assert post(client, "/admin/points/reports/999999/reverse", {"reason": "假的"}).status_code == 404
     with app.app_context():
         assert ledger.balance_of(paid_report["reporter"]) == 5
     assert "points_reversed" not in audits(app)
+
+
+def test_the_rules_form_names_the_configured_time_zone(app, store_world):
+    """The start of a rules version is read in the TIMEZONE setting's zone, and the label says which."""
+    client = as_user(app, store_world, "admin")  # the pages in English
+    assert "In force from (Beijing time)" in text(client.get("/admin/points/rules"))
+    before = app.config["BABEL_DEFAULT_TIMEZONE"]
+    app.config["BABEL_DEFAULT_TIMEZONE"] = "Europe/Berlin"
+    try:
+        page = text(client.get("/admin/points/rules"))
+    finally:
+        app.config["BABEL_DEFAULT_TIMEZONE"] = before
+    assert "In force from (Central European Time)" in page and "Beijing" not in page

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 
 from webapp.pwa import views as pwa
@@ -22,6 +23,19 @@ def test_service_worker_is_served_at_the_root_uncached_with_its_release(client):
     assert any(u.startswith("/static/vendor/htmx-2.0.11.min.js?v=") for u in config["precache"])
     for url in config["precache"]:
         assert client.get(url).status_code == 200, url
+
+
+def test_every_script_and_stylesheet_of_a_precached_page_is_precached(client):
+    """Offline, a precached page works only if the files it loads are in the cache too (e.g. the scanner page's
+    qr-scanner.js)."""
+    config = json.loads(_config_of(client.get("/sw.js").get_data(as_text=True)))
+    pages = [url for url in config["precache"] if not url.startswith(("/static/", "/api/", "/manifest"))]
+    assert {"/reports/new", "/offline", "/outbox", "/activities/scan"} <= set(pages)
+    for url in pages:
+        body = client.get(url).get_data(as_text=True)
+        loaded = re.findall(r'<script src="([^"]+)"', body) + re.findall(r'<link rel="stylesheet" href="([^"]+)"', body)
+        assert loaded and "js/app.js" in " ".join(loaded), url
+        assert [asset for asset in loaded if asset not in config["precache"]] == [], url
 
 
 def test_the_cache_name_changes_when_a_precached_file_changes(app, client, tmp_path, monkeypatch):

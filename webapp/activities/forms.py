@@ -42,8 +42,8 @@ class ActivityForm(FlaskForm):
     )
     lat = FloatField(_l("Latitude (optional map pin)"), validators=[Optional()])
     lon = FloatField(_l("Longitude (optional map pin)"), validators=[Optional()])
-    starts_at = _when(_l("Starts (Beijing time)"), True)
-    ends_at = _when(_l("Ends (Beijing time)"), True)
+    starts_at = _when(_l("Starts (%(zone)s)", zone=localtime.ZONE_LABEL), True)
+    ends_at = _when(_l("Ends (%(zone)s)", zone=localtime.ZONE_LABEL), True)
     capacity = IntegerField(
         _l("Places"),
         validators=[InputRequired(message=WHOLE), NumberRange(1, CAPACITY_MAX)],

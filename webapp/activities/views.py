@@ -13,6 +13,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, jsonify, make_response, redirect, render_template, request, url_for
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
@@ -24,6 +25,7 @@ from webapp.activities.models import KIND_LABELS, Activity, ActivityKind, Signup
 from webapp.db import db, utcnow
 from webapp.errors import DomainError, Forbidden, NotFound
 from webapp.extensions import limiter
+from webapp.geo.distance import valid_coordinates
 from webapp.rendering import is_fragment_request, page_or_fragment, print_page
 from webapp.reports.posters import services as posters
 
@@ -85,6 +87,14 @@ def local_time_filter(moment: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return services.local(moment).strftime(fmt)
 
 
+@bp.app_template_filter("distance")
+def distance_filter(metres: float) -> str:
+    """How far, as the list says it: to 100 m under a kilometre, then to 0.1 km (a list is not a range finder)."""
+    if metres < 950:
+        return _("%(m)d m away", m=max(100, round(metres / 100) * 100))
+    return _("%(km)s km away", km=format_decimal(round(metres / 1000, 1), format="#,##0.0"))
+
+
 # --- Public pages --------------------------------------------------------------------------------------------------
 
 
@@ -95,6 +105,16 @@ def _filters() -> dict[str, Any]:
     if street and not (street.isdigit() and len(street) == 9):
         street = ""
     return {"kind": kind, "street": street or None}
+
+
+def _near() -> tuple[float, float] | None:
+    """The position the list is ordered from (``?order=near&lat=…&lon=…``, sent by the page's "Nearest first"), or
+    None: no order asked for, no position or a wrong one — the list is then soonest first."""
+    lat = request.args.get("lat", type=float)
+    lon = request.args.get("lon", type=float)
+    if request.args.get("order") != "near" or lat is None or lon is None or not valid_coordinates(lat, lon):
+        return None
+    return (lat, lon)
 
 
 def _week_day() -> date:
@@ -128,7 +148,12 @@ def index() -> Response:
             next_week=(monday + timedelta(days=7)).isoformat(),
         )
     else:
-        context.update(activities=services.listing(**filters), past=services.past(limit=5))
+        near = _near()
+        context.update(
+            listed=services.with_distances(services.listing(**filters, near=near), near),
+            near=near,
+            past=services.past(limit=5),
+        )
     return page_or_fragment("activities/index.html", "activities/_results.html", **context)
 
 

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from huey import crontab
 
-from webapp import jobs
+from webapp import jobs, localtime
 from webapp.db import db
 from webapp.jobs import huey, in_app_context
 
@@ -40,7 +40,7 @@ def local_crontab(**fields: str) -> Any:
 
     def validate(moment: datetime) -> bool:
         app = jobs.configured_app()
-        zone = ZoneInfo(app.config["BABEL_DEFAULT_TIMEZONE"] if app is not None else "Asia/Shanghai")
+        zone = ZoneInfo(app.config["BABEL_DEFAULT_TIMEZONE"] if app is not None else localtime.DEFAULT_TIMEZONE)
         local = moment.replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None)
         return bool(matches(local))
 

@@ -17,11 +17,14 @@ import sqlalchemy as sa
 from flask_babel import force_locale, get_locale
 from flask_babel import lazy_gettext as _l
 
+from webapp.accounts import sessions
 from webapp.accounts.models import Role, User
 from webapp.accounts.sms import notice_message, queue_sms
 from webapp.db import db, utcnow
 from webapp.notifications.models import Notification
 from webapp.reports.models import Report, ReportEvent, ReportFollower
+from webapp.reports.privacy import view
+from webapp.reports.signals import report_opened
 from webapp.reports.status import ReportStatus
 from webapp.review.signals import case_event, emergency_reaches_department
 
@@ -30,7 +33,7 @@ log = logging.getLogger(__name__)
 # Message templates by kind. Parameters are filled in when the message is shown.
 MESSAGES: dict[str, Any] = {
     "status": _l("Your report #%(id)s: %(status)s."),
-    "followed_status": _l("A report you follow, #%(id)s: %(status)s."),
+    "followed_status": _l("A report you follow, #%(id)s (%(category)s, %(place)s): %(status)s."),
     "merged": _l("Report #%(id)s was merged into #%(original)s, which is about the same problem: follow it there."),
     "dispatched": _l("New case #%(id)s for your department: %(category)s."),
     "emergency": _l("EMERGENCY: case #%(id)s, %(category)s, %(place)s. Please act now."),
@@ -50,32 +53,49 @@ MESSAGES: dict[str, Any] = {
     "activity_place": _l("A place has become free for you: “%(title)s”, %(when)s, at %(place)s."),
     "activity_cancelled": _l("The activity “%(title)s” on %(when)s has been cancelled."),
 }
+# The same messages for a reader who may not see the report's place (privacy.view), or when it has none.
+WITHOUT_PLACE: dict[str, Any] = {
+    "followed_status": _l("A report you follow, #%(id)s (%(category)s): %(status)s."),
+    "emergency": _l("EMERGENCY: case #%(id)s, %(category)s. Please act now."),
+}
 
 
 def notify(
     users: Iterable[User], kind: str, report: Report | None = None, *, urgent: bool = False, **params: Any
 ) -> list[Notification]:
     """Store a notification for each user (once per user). Also by SMS: urgent ones to staff, and everything to
-    residents who asked for text messages in their profile."""
-    if report is not None:
-        params.setdefault("id", report.id)
-        params.setdefault("category", report.category.name_zh)
-        params.setdefault("category_en", report.category.name_en)  # the reader's language is known when shown
+    residents who asked for text messages in their profile. What a message says of ``report`` is made per reader
+    by ``about`` and overrides any parameter of the same name."""
     created = []
     seen: set[int] = set()
     for user in users:
         if user is None or user.id in seen or not user.active:
             continue
         seen.add(user.id)
+        values = params if report is None else {**params, **about(report, user)}
         notification = Notification(
-            user=user, report=report, kind=kind, params_json=json.dumps(params, ensure_ascii=False), urgent=urgent
+            user=user, report=report, kind=kind, params_json=json.dumps(values, ensure_ascii=False), urgent=urgent
         )
         db.session.add(notification)
         created.append(notification)
         if (urgent and user.role.is_staff) or (user.notify_by_sms and not user.role.is_staff):
             _send_sms(user, notification)
     db.session.flush()
+    sessions.forget_loaded_with(BADGE)
     return created
+
+
+def about(report: Report, reader: User) -> dict[str, Any]:
+    """What a message to ``reader`` may say of ``report``: its number, its category (both names: the reader's
+    language is known when it is shown) and the place only as privacy.view() lets this reader see it — a follower
+    of a sensitive or not yet reviewed report gets no place. Kept with the message, as an SMS is."""
+    seen = view(report, reader)
+    category = report.category
+    facts: dict[str, Any] = {"id": report.id, "category": category.name_zh, "category_en": category.name_en}
+    place = seen.address or (f"{seen.lat:.5f}, {seen.lon:.5f}" if seen.full and seen.lat is not None else "")
+    if place:
+        facts["place"] = place
+    return facts
 
 
 def _send_sms(user: User, notification: Notification) -> None:
@@ -131,7 +151,10 @@ def text(notification: Notification, *, english: bool | None = None) -> str:
         params["category"] = params["category_en"]
     if params.get("status") in ReportStatus.__members__.values():
         params["status"] = ReportStatus(params["status"]).label
-    return str(MESSAGES.get(notification.kind, _l("Case #%(id)s changed."))) % params
+    message = MESSAGES.get(notification.kind, _l("Case #%(id)s changed."))
+    if not params.get("place"):
+        message = WITHOUT_PLACE.get(notification.kind, message)
+    return str(message) % params
 
 
 class _Params(dict):  # type: ignore[type-arg]
@@ -152,16 +175,27 @@ def unread_count(user: User) -> int:
     )
 
 
+def _unread_entries_of(user_id: Any) -> sa.ScalarSelect[int]:
+    return (
+        sa.select(sa.func.count(sa.distinct(sa.func.coalesce(Notification.report_id, -Notification.id))))
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .scalar_subquery()
+    )
+
+
 def unread_entries(user: User) -> int:
     """What the menu's badge counts: reports with news (one per report, however many steps) and other messages."""
-    return (
-        db.session.scalar(
-            sa.select(sa.func.count(sa.distinct(sa.func.coalesce(Notification.report_id, -Notification.id)))).where(
-                Notification.user_id == user.id, Notification.read_at.is_(None)
-            )
-        )
-        or 0
-    )
+    return db.session.scalar(sa.select(_unread_entries_of(user.id))) or 0
+
+
+def badge(user: User) -> int:
+    """``unread_entries`` for the layout: the figure read with the user at the start of the request (one statement
+    less on every logged-in page), unless notifications changed since."""
+    loaded = sessions.loaded_with(user, BADGE)
+    return int(loaded) if loaded is not None else unread_entries(user)
+
+
+BADGE = "unread_notifications"
 
 
 @dataclass(frozen=True)
@@ -210,7 +244,29 @@ def mark_all_read(user: User) -> int:
         .values(read_at=utcnow())
     )
     db.session.flush()
+    sessions.forget_loaded_with(BADGE)
     return result.rowcount or 0
+
+
+def mark_read_for_report(user: User, report: Report) -> int:
+    """Opening a report's page reads the news about it: its unread notifications to ``user`` are marked read.
+    Looked up first, so the usual visit with nothing unread writes nothing (no write lock on SQLite)."""
+    unread = list(
+        db.session.scalars(
+            sa.select(Notification.id).where(
+                Notification.user_id == user.id, Notification.read_at.is_(None), Notification.report_id == report.id
+            )
+        )
+    )
+    if unread:
+        db.session.execute(sa.update(Notification).where(Notification.id.in_(unread)).values(read_at=utcnow()))
+        db.session.flush()
+        sessions.forget_loaded_with(BADGE)
+    return len(unread)
+
+
+def on_report_opened(report: Report, *, viewer: User, **_extra: Any) -> bool:
+    return mark_read_for_report(viewer, report) > 0
 
 
 def acknowledge_for_report(report: Report) -> None:
@@ -241,10 +297,6 @@ def _department_heads(report: Report) -> list[User]:
     return staff(Role.DEPARTMENT, department_id=report.department_id, heads_only=True)
 
 
-def _place(report: Report) -> str:
-    return report.address or (f"{report.lat:.5f}, {report.lon:.5f}" if report.lat is not None else "")
-
-
 def on_case_event(report: Report, *, event: ReportEvent, from_status: ReportStatus, **_extra: Any) -> None:
     if report.status is not from_status:
         status_changed(report, event)
@@ -254,16 +306,19 @@ def on_case_event(report: Report, *, event: ReportEvent, from_status: ReportStat
         notify(staff(Role.ADMIN) + _department_heads(report), "escalated", report, urgent=True)
     elif event.action == "emergency":
         people = reviewers_on_duty() + staff(Role.ADMIN) + _department_heads(report)
-        notify(people, "emergency", report, urgent=True, place=_place(report))
+        notify(people, "emergency", report, urgent=True)
     elif event.action == "acknowledge":
         acknowledge_for_report(report)
 
 
 def on_emergency_reaches_department(report: Report, **_extra: Any) -> None:
-    notify(_department_heads(report), "emergency", report, urgent=True, place=_place(report))
+    notify(_department_heads(report), "emergency", report, urgent=True)
 
 
 def connect() -> None:
-    """Listen to the workflow's case events (called once by the application factory)."""
+    """Listen to the workflow's case events and to reports being opened (called once by the application
+    factory)."""
     case_event.connect(on_case_event)
     emergency_reaches_department.connect(on_emergency_reaches_department)
+    report_opened.connect(on_report_opened)
+    sessions.load_with_user(BADGE, lambda: _unread_entries_of(User.id))

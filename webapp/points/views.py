@@ -103,9 +103,7 @@ def index() -> Response:
         page_or_fragment(
             "points/index.html",
             "points/_index.html",
-            balance=ledger.balance_of(current_user),
-            expiring=awards.expiring_soon(current_user),
-            daily_cap=awards.daily_cap_reached(current_user),
+            overview=awards.overview(current_user),
             history=ledger.history(current_user, limit=HISTORY_SHOWN),
             history_limit=HISTORY_SHOWN,
         )

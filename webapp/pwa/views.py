@@ -31,6 +31,7 @@ SHELL_STATIC = [
     "js/outbox-page.js",
     "js/exif-gps.js",
     "js/report-form.js",
+    "js/qr-scanner.js",
     "js/activity-scan.js",
     "icons/icon-192.png",
     "icons/icon-512.png",

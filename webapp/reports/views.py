@@ -30,6 +30,7 @@ from webapp.reports import privacy, services, taxonomy
 from webapp.reports.intake import submission_rate_key, submit_from_request
 from webapp.reports.models import Channel
 from webapp.reports.posters import services as posters
+from webapp.reports.signals import report_opened
 from webapp.reports.status import ReportStatus
 
 bp = Blueprint("reports", __name__)
@@ -192,6 +193,10 @@ def detail(report_id: int) -> str:
     if rendered is not None:
         return render_template("reports/detail.html", rendered=rendered)
     report = _visible_report(report_id, for_page=True)
+    # A signed-in reader (anonymous visitors share the page above): their news about this report is read now.
+    opened = report_opened.send(report, viewer=current_user) if current_user.is_authenticated else []
+    if any(wrote for _receiver, wrote in opened):
+        db.session.commit()  # before rendering, so the menu's unread count already leaves this report out
     return render_template("reports/detail.html", **services.page_context(report, current_user))
 
 

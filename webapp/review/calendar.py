@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,8 +35,8 @@ WORK_HOURS = "work_hours"  # == TimeUnit.WORK_HOURS
 WORK_DAYS = "work_days"  # == TimeUnit.WORK_DAYS
 
 DEFAULT_PERIODS: tuple[tuple[time, time], ...] = ((time(8, 30), time(12, 0)), (time(13, 30), time(17, 30)))
-# This module stays free of Flask; the app builds its calendar with localtime.zone_name() (the TIMEZONE setting).
-DEFAULT_TIMEZONE = "Asia/Shanghai"
+# No default time zone here: this module stays free of Flask, so it cannot read the TIMEZONE setting, and a second
+# default would drift from webapp.localtime's. The app builds its calendar with localtime.zone_name().
 
 YELLOW_PERCENT = 80
 
@@ -50,7 +50,7 @@ class WorkingCalendar:
     holidays: frozenset[date] = frozenset()  # days off that would otherwise be working days
     extra_workdays: frozenset[date] = frozenset()  # weekend days that are working days (调休)
     periods: tuple[tuple[time, time], ...] = DEFAULT_PERIODS
-    timezone: str = DEFAULT_TIMEZONE
+    timezone: str = field(kw_only=True)  # an IANA name, e.g. localtime.zone_name()
 
     def __post_init__(self) -> None:
         # Accept any iterables but keep the instance hashable and immutable.
@@ -158,8 +158,8 @@ class WorkingCalendar:
 def from_days(
     days: Iterable[tuple[date, bool]],
     *,
+    timezone: str,
     periods: tuple[tuple[time, time], ...] = DEFAULT_PERIODS,
-    timezone: str = DEFAULT_TIMEZONE,
 ) -> WorkingCalendar:
     """Build a calendar from CalendarDay rows as (day, is_workday) pairs, without importing the models.
 

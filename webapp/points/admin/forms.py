@@ -178,7 +178,7 @@ class RulesForm(FlaskForm):
     )
     expiry_enabled = BooleanField(SETTING_LABELS["expiry_enabled"])
     effective_from = DateTimeLocalField(
-        _l("In force from (Beijing time)"),
+        _l("In force from (%(zone)s)", zone=localtime.ZONE_LABEL),
         format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
         tz=localtime.zone,
         validators=[Optional(), DateRange()],
