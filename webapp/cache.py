@@ -35,10 +35,10 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import current_app, g, has_app_context
-from flask_babel import get_locale
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from webapp.db import db
+from webapp.extensions import request_locale
 
 T = TypeVar("T")
 
@@ -186,7 +186,7 @@ def fragment(name: str, key: Hashable, render: Callable[[], T], *, shared_as: st
         return None
     _versions()  # pages show static data (names, campaigns): a change made elsewhere forgets them within a second
     seconds = float(current_app.config.get("PUBLIC_FRAGMENT_SECONDS", 10))
-    return remember(f"fragment:{name}", seconds, (shared_as, str(get_locale()), key), render)
+    return remember(f"fragment:{name}", seconds, (shared_as, str(request_locale()), key), render)
 
 
 def forget_figures() -> None:
