@@ -8,7 +8,8 @@ the change. The first cached read of a request reads every counter in one query 
 request, however many kinds it reads; and not again within ``STATIC_CACHE_CHECK_SECONDS``, default 1 s) and
 reloads a copy whose counter has moved. A change committed through one process therefore reaches every other
 process within that second (the changing process sees it at once), and a rolled-back change leaves the counter
-where it was.
+where it was. Data that many places write (grids, departments, the working calendar, the open emergencies) is
+bumped by the flush that writes its rows instead (``bump_on_flush``), so no writer can forget.
 
 Cached values must be plain, immutable data (tuples, frozen dataclasses): never ORM objects, which belong to one
 session. Services that need ORM objects (to assign a relationship) still load them from the session.
