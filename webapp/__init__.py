@@ -176,12 +176,12 @@ def _fill_instance_defaults(app: Flask) -> None:
 def _forget_figures_on_change() -> None:
     """Public figures and pieces of pages kept for a short time (webapp.cache.remember, fragment) are forgotten
     when what they count, show or name changes in this process (reports, their photos and followers, the ledger,
-    campaign pages, names, grids, departments)."""
+    campaign pages, names, grids, departments, the store's goods)."""
     from webapp import cache
     from webapp.accounts.models import Department, User
     from webapp.campaigns.models import CampaignPage
     from webapp.geo.models import Grid
-    from webapp.points.models import Household, LedgerTransaction
+    from webapp.points.models import Household, LedgerTransaction, StoreItem
     from webapp.reports.models import Report, ReportEvent, ReportFollower, ReportPhoto
 
     cache.forget_figures_on_flush(
@@ -195,12 +195,13 @@ def _forget_figures_on_change() -> None:
         Household,
         Grid,
         Department,
+        StoreItem,
     )
 
 
 def _register_template_helpers(app: Flask) -> None:
     from webapp.feedback.ratings import can_rate, rating_of
-    from webapp.notifications.services import unread_entries
+    from webapp.notifications.services import badge
     from webapp.reports.privacy import view
     from webapp.review.emergency import unacknowledged
     from webapp.review.workflow import action_label
@@ -237,7 +238,7 @@ def _register_template_helpers(app: Flask) -> None:
             "html_lang": "en" if locale.startswith("en") else "zh-Hans",
             "large_text": user.large_text if user else request.cookies.get("large_text") == "on",
             "languages": app.config["LANGUAGES"],
-            "unread_notifications": unread_entries(user) if user else 0,
+            "unread_notifications": badge(user) if user else 0,
             "emergencies": unacknowledged(user) if user else [],
         }
 

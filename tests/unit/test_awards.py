@@ -814,3 +814,29 @@ def test_a_report_over_the_daily_cap_is_told_why_it_earned_nothing(ctx, admin):
     ).all()
     assert [n.report_id for n in told] == [second.id] and first.id != second.id
     assert "1" in notifications.text(told[0])
+
+
+def test_the_points_page_overview_agrees_with_each_figure(ctx, admin):
+    """``overview`` reads balance, expiring points and the daily cap in one statement: the same figures as
+    ``balance_of``, ``expiring_soon`` and ``daily_cap_reached``, before and after each changes."""
+    month = future_month()
+    rules.publish(
+        {"daily_report_cap": 1}, effective_from=datetime(month.year, month.month, 1, tzinfo=LOCAL), admin=admin
+    )
+    resident = make_user()
+    assert awards.overview(resident) == awards.Overview(0, None, None)  # no account yet: none is made
+    assert db.session.scalar(sa.select(Account).where(Account.user_id == resident.id)) is None
+    give(resident, 30, at=local(month.year - 1, 3, 1))
+    moments = [local(month.year, month.month, 3, 8), local(month.year, 12, 2, 8)]
+    opened(resident, local(month.year, month.month, 3, 9))
+    for at in [*moments, local(month.year, month.month, 4, 8)]:
+        today = localtime.local_date(at)
+        expected = awards.Overview(
+            ledger.balance_of(resident),
+            awards.expiring_soon(resident, today=today),
+            awards.daily_cap_reached(resident, at=at),
+        )
+        assert awards.overview(resident, at=at) == expected
+    assert awards.overview(resident, at=moments[0]).daily_cap == 1
+    assert awards.overview(resident, at=moments[1]).expiring == (30, date(month.year, 12, 31))
+    assert awards.overview(make_user(), at=moments[1]) == awards.Overview(0, None, None)  # nobody else's figures

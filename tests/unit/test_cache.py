@@ -214,6 +214,100 @@ def test_the_version_counter_row_is_created_when_missing(ctx):
     assert db.session.get(cache.CacheVersion, "campaigns").version == 2
 
 
+# --- Copies bumped by a flush of their rows (cache.bump_on_flush): grids, departments, the working calendar --------
+
+
+def test_a_flushed_department_grid_or_calendar_day_moves_its_copy_in_every_process(app, other_process):
+    from datetime import date
+
+    from tests.unit.cases import make_department, make_grid
+    from webapp.analytics import queries
+    from webapp.review import services as review
+    from webapp.review.models import CalendarDay
+
+    holiday = date(2031, 10, 1)
+    with other_process.request():
+        before = (queries.departments(), queries.places(), review.working_calendar())
+        assert holiday not in before[2].holidays
+    with app.test_request_context():
+        department = make_department("HW9", name="环卫九所")
+        make_grid("140109009001001")
+        db.session.add(CalendarDay(day=holiday, is_workday=False, name="国庆节"))
+        db.session.flush()
+        assert "HW9" in [d.code for d in queries.departments()]  # this request sees its own change at once
+        db.session.commit()
+        department_id = department.id
+    with other_process.request():
+        assert [d.code for d in queries.departments()] == [d.code for d in before[0]] + ["HW9"]
+        assert "140109009" in dict(queries.places()[1])
+        assert holiday in review.working_calendar().holidays
+    with app.test_request_context():
+        db.session.get(type(department), department_id).active = False  # a change, not only a new row
+        db.session.commit()
+    with other_process.request():
+        assert "HW9" not in [d.code for d in queries.departments()]
+
+
+def test_a_rolled_back_department_leaves_the_copy_and_other_flushes_do_not_move_it(app, other_process):
+    from tests.unit.cases import make_department
+    from webapp.analytics import queries
+
+    with other_process.request():
+        first = queries.departments()
+    with app.test_request_context():
+        version = db.session.get(cache.CacheVersion, "departments")
+        version = version.version if version is not None else 0
+        make_department("RB1")
+        assert "RB1" in [d.code for d in queries.departments()]
+        db.session.rollback()
+        make_user()  # another kind of row
+        db.session.commit()
+        now = db.session.get(cache.CacheVersion, "departments")
+        assert (now.version if now is not None else 0) == version
+    with other_process.request():
+        assert queries.departments() is first  # kept: nothing it is made of changed
+    with app.test_request_context():
+        assert "RB1" not in [d.code for d in queries.departments()]
+
+
+def test_the_emergency_banner_follows_commits_in_other_processes_and_only_emergencies_move_it(app, other_process):
+    from tests.unit.cases import make_case, make_department, make_staff
+    from webapp.reports.status import ReportStatus
+    from webapp.review import emergency
+
+    with app.test_request_context():
+        department = make_department()
+        reviewer, head = make_staff(Role.REVIEWER), make_staff(Role.DEPARTMENT, department, head=True)
+        ours = make_case(emergency=True, status=ReportStatus.DISPATCHED, department_id=department.id)
+        unassigned = make_case(emergency=True)
+        db.session.commit()
+        ids = reviewer.id, head.id, ours.id, unassigned.id
+
+    def banner(user_id: int) -> list[int]:
+        return [b.id for b in emergency.unacknowledged(db.session.get(type(reviewer), user_id))]
+
+    with other_process.request():
+        assert banner(ids[0]) == [ids[2], ids[3]] and banner(ids[1]) == [ids[2]]  # each sees their own
+        kept = emergency._open_emergencies()
+    with app.test_request_context():
+        version = db.session.get(cache.CacheVersion, "emergencies").version
+        make_case()  # an ordinary report: the banner's copy stays
+        db.session.commit()
+        assert db.session.get(cache.CacheVersion, "emergencies").version == version
+    with other_process.request():
+        assert emergency._open_emergencies() is kept
+    with app.test_request_context():
+        emergency.acknowledge(db.session.get(type(ours), ids[2]), db.session.get(type(reviewer), ids[1]))
+        db.session.commit()
+    with other_process.request():
+        assert banner(ids[0]) == [ids[3]] and banner(ids[1]) == []
+    with app.test_request_context():
+        db.session.get(type(ours), ids[3]).status = ReportStatus.REJECTED  # no longer open
+        db.session.commit()
+    with other_process.request():
+        assert banner(ids[0]) == []
+
+
 def test_figures_computed_after_a_flushed_change_are_not_kept(app):
     """The request's own change may still roll back: what it computed from it is not shown to anyone else."""
     calls = []
@@ -256,3 +350,15 @@ def test_kept_pieces_of_pages_stay_within_their_size_budget(app, monkeypatch):
         kept = [value for _, value in app.extensions["figure_cache"].values()]
         assert 0 < sum(map(len, kept)) <= 1_000
         assert app.extensions["figure_chars"] == sum(map(len, kept))
+
+
+def test_the_commit_forgets_again_what_another_request_kept_meanwhile(app):
+    """A threaded worker: one request flushed a report (forgetting), another kept a figure from the old rows
+    before the commit; the commit forgets it."""
+    with app.test_request_context():
+        make_report()
+        with app.app_context(), app.test_request_context():  # another request of the same process meanwhile
+            assert cache.remember("figure", 60, "key", lambda: "old rows") == "old rows"
+            assert ("figure", "key") in app.extensions["figure_cache"]
+        db.session.commit()
+        assert ("figure", "key") not in app.extensions["figure_cache"]

@@ -284,7 +284,7 @@ def test_any_sequence_of_events_keeps_the_ledger_sound(ctx, operations, stocks):
                 continue
             if kind == "cancel":
                 store.cancel(order, admin)
-                balances[people.index(order.user)] += order.points
+                balances[[p.id for p in people].index(order.user_id)] += order.points
                 shelf[items.index(order.item)] += order.quantity
                 state[order_id] = OrderStatus.CANCELLED
             else:

@@ -9,7 +9,9 @@ import pytest
 from flask_babel import force_locale
 
 from tests.factories import make_user
+from tests.helpers import count_queries
 from tests.unit.cases import LITTER, make_case, make_department, make_staff, notifications_of, sms_phones
+from webapp.accounts import sessions
 from webapp.accounts.models import Role
 from webapp.db import db
 from webapp.notifications import services
@@ -312,3 +314,26 @@ def test_only_when_fixed_or_needs_me(ctx):
         services.notify([chatty], "status", report, status=step.value)
     assert [n.params["status"] for n in services.recent(quiet)] == ["closed"]
     assert len(services.recent(chatty)) == 3
+
+
+def test_the_badge_comes_with_the_user_and_is_read_again_after_a_change(ctx):
+    """The layout's badge is read in the statement that loads the session's user; a notification made or read
+    later in the same request makes it read afresh; it is never another user's figure."""
+    alice, bob = make_user(), make_user()
+    alice_token, bob_token = sessions.start(alice), sessions.start(bob)
+    services.notify([alice], "points_expiring", points=5, date="2026-12-31")
+    services.notify([alice, bob], "feedback_reply", ref="F1")
+    assert sessions.load(f"{alice.id}:{alice_token}") is alice
+    with count_queries() as sent:
+        assert services.badge(alice) == 2
+    assert sent == []
+    with count_queries() as sent:
+        assert services.badge(bob) == 1  # not loaded in this request: read from the database
+    assert len(sent) == 1
+    services.notify([alice], "feedback_reply", ref="F2")
+    assert services.badge(alice) == 3
+    assert sessions.load(f"{alice.id}:{alice_token}") is alice
+    services.mark_all_read(alice)
+    assert services.badge(alice) == 0
+    assert sessions.load(f"{bob.id}:{bob_token}") is bob
+    assert services.badge(bob) == 1 and sessions.loaded_with(alice, services.BADGE) is None

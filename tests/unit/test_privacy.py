@@ -75,3 +75,45 @@ def test_sensitive_is_one_question():
     assert NOISE in privacy.sensitive_categories()
     assert not privacy.is_published(RUBBISH, ReportStatus.PENDING_REVIEW)
     assert privacy.is_published(RUBBISH, "closed") and not privacy.is_published(NOISE, "closed")
+
+
+def placed(category: str, status: ReportStatus, lat: float, lon: float):
+    return SimpleNamespace(**{**vars(report(category, status)), "lat": lat, "lon": lon})
+
+
+PROBES = [(37.861234 + dy * 0.0004, 112.512345 + dx * 0.0005) for dy in range(-6, 7) for dx in range(-6, 7)]
+
+
+@pytest.mark.parametrize(
+    ("category", "status"), [(NOISE, ReportStatus.ACCEPTED), (RUBBISH, ReportStatus.PENDING_REVIEW)]
+)
+def test_distance_to_a_hidden_place_depends_only_on_its_public_cell(category, status):
+    # Two places about 150 m apart in the same cell: from any probe, no answer may tell them apart.
+    first, second = placed(category, status, 37.861234, 112.512345), placed(category, status, 37.8626, 112.5120)
+    assert privacy.coarsen(first.lat, first.lon) == privacy.coarsen(second.lat, second.lon)
+    listed = 0
+    for viewer in (None, user(2)):
+        for lat, lon in PROBES:
+            answer = privacy.distance_seen(first, viewer, lat, lon, 200)
+            assert answer == privacy.distance_seen(second, viewer, lat, lon, 200)
+            if answer is not None:
+                listed += 1
+                assert answer.metres is None and answer.within_m in (500, 1000)
+    assert listed  # the duplicate check still lists it
+    # Never missed when the real place is within the radius: listed from right next to it, bound still coarse.
+    assert privacy.distance_seen(second, None, 37.86261, 112.5120, 200) == privacy.SeenDistance(None, 500)
+
+
+@pytest.mark.parametrize("viewer", [user(1), user(9, staff=True)])
+def test_the_reporter_and_staff_get_the_exact_distance_to_a_hidden_place(viewer):
+    hidden = report(NOISE, ReportStatus.PENDING_REVIEW)
+    near = privacy.distance_seen(hidden, viewer, 37.86124, 112.51235, 200)
+    nearer = privacy.distance_seen(hidden, viewer, 37.861234, 112.51235, 200)
+    assert near is not None and nearer is not None and nearer.metres < near.metres < 2
+    assert privacy.distance_seen(hidden, viewer, 37.8640, 112.51235, 200) is None  # about 310 m
+
+
+def test_the_public_gets_the_exact_distance_to_a_published_place():
+    seen = privacy.distance_seen(report(), None, 37.86133, 112.51234, 200)
+    assert seen is not None and seen.within_m == 0 and 10 < seen.metres < 12
+    assert privacy.distance_seen(report(), None, 37.8640, 112.51234, 200) is None

@@ -188,12 +188,12 @@ def test_nearby_open_reports_same_category_within_radius_nearest_first(ctx, stor
     closed = make_report(user, storage, lat=37.8601, lon=112.5181)
     closed.status = ReportStatus.CLOSED
     db.session.flush()
-    found = services.nearby_open_reports("06042", 37.8601, 112.5180, radius_m=200)
+    found = services.nearby_open_reports("06042", 37.8601, 112.5180, user, radius_m=200)
     assert [n.report for n in found] == [nearer, near]
     assert found[0].distance_m < found[1].distance_m < 200
-    assert far not in [n.report for n in services.nearby_open_reports("06042", 37.8601, 112.5180, radius_m=200)]
-    assert len(services.nearby_open_reports("06042", 37.8601, 112.5180, radius_m=300, limit=1)) == 1
-    assert services.nearby_open_reports("06042", 200.0, 112.5, radius_m=200) == []
+    assert far not in [n.report for n in services.nearby_open_reports("06042", 37.8601, 112.5180, user, radius_m=200)]
+    assert len(services.nearby_open_reports("06042", 37.8601, 112.5180, user, radius_m=300, limit=1)) == 1
+    assert services.nearby_open_reports("06042", 200.0, 112.5, user, radius_m=200) == []
 
 
 def test_public_reports_filters_and_pages(ctx, storage):
@@ -228,3 +228,18 @@ def test_photos_rows_match_processed_photos(ctx, storage):
     assert [r.position for r in rows] == [0, 1]
     assert rows[1].height > rows[1].width  # portrait stays portrait
     assert report.photos == list(rows)
+
+
+def test_nearby_orders_places_hidden_from_the_viewer_by_newest_not_by_distance(ctx, storage):
+    reporter = make_user()
+    nearest = make_report(reporter, storage, lat=37.86012, lon=112.5180)  # about 2 m, older
+    further = make_report(reporter, storage, lat=37.8608, lon=112.5180)  # about 78 m, newer, same cell
+    public = make_report(reporter, storage, lat=37.8603, lon=112.5180)
+    public.status = ReportStatus.ACCEPTED
+    db.session.flush()
+    mine = services.nearby_open_reports("06042", 37.8601, 112.5180, reporter, radius_m=200)
+    assert [n.report for n in mine] == [nearest, public, further]
+    theirs = services.nearby_open_reports("06042", 37.8601, 112.5180, None, radius_m=200)
+    assert [n.report for n in theirs] == [public, further, nearest]
+    assert [n.distance_m is None for n in theirs] == [False, True, True]
+    assert theirs[1].within_m == theirs[2].within_m > 0

@@ -433,3 +433,25 @@ def test_resident_rates_and_reopens(app, client, setup):
     assert report.events[-1].action == "reopen" and report.events[-1].note == "还是满的"
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(ReportEvent)) >= 5
+
+
+def test_the_queue_page_form_refuses_in_bulk_in_either_language(app, client, setup):
+    """The bulk actions are rendered once per language: each language gets its own labels, and the page's form
+    (its token and field names) submits."""
+    import re
+
+    login(client, setup["reviewer"])
+    client.set_cookie("lang", "en")
+    english = client.get("/review/").get_data(as_text=True)
+    client.set_cookie("lang", "zh_Hans_CN")
+    chinese = client.get("/review/").get_data(as_text=True)
+    assert "Refuse the cases" in english and "Refuse the cases" not in chinese
+    for page in (english, chinese):
+        assert '<select id="action" name="action">' in page and '<select id="reason" name="reason">' in page
+    token = re.search(r'<form method="post" action="/review/bulk" class="bulk">\s*<input type="hidden" '
+                      r'name="csrf_token" value="([^"]+)">', chinese).group(1)  # fmt: skip
+    response = client.post(
+        "/review/bulk",
+        data={"csrf_token": token, "ids": [str(setup["report_id"])], "action": "reject", "reason": "not_city_problem"},
+    )
+    assert response.status_code == 303 and reload(app, setup["report_id"]).status is ReportStatus.REJECTED

@@ -236,3 +236,17 @@ def test_commands(app, setup, tmp_path):
     assert printed.exit_code == 0 and "2026-11" in printed.output
     assert runner.invoke(args=["periodic-report", "--weekly", "--period", "soon"]).exit_code != 0
     assert runner.invoke(args=["periodic-report"]).exit_code != 0
+
+
+def test_the_filter_form_marks_the_chosen_category_in_the_page_language(client, setup):
+    """The sub-category options are rendered once per language and choice: each request still gets its own."""
+    as_role(client, setup, Role.ADMIN)
+    chosen = client.get(f"/dashboard/?category={RUBBISH}").get_data(as_text=True)
+    assert f'<option value="{RUBBISH}" selected>' in chosen
+    plain = client.get("/dashboard/").get_data(as_text=True)
+    assert f'<option value="{RUBBISH}">' in plain and " selected>" not in plain.split('id="f-category"')[1][:20000]
+    english = plain.split('id="f-category"')[1]
+    client.set_cookie("lang", "zh_Hans_CN")
+    chinese = client.get("/dashboard/").get_data(as_text=True).split('id="f-category"')[1]
+    chinese, english = chinese.split("</select>")[0], english.split("</select>")[0]
+    assert "垃圾" in chinese and "垃圾" not in english

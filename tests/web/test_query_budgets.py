@@ -1,5 +1,5 @@
 """Query budgets: every list page sends the same number of SQL statements whether it shows 1 item or 50, and no
-more than its ceiling (resident pages 6).
+more than its ceiling (resident pages 6, staff pages 6, /points 4).
 
 Each test renders the page once to warm what a worker keeps between requests (the logged-in user's session,
 the cached category data), then counts the statements of the next request with 1 item, adds 49 more and counts
@@ -28,7 +28,8 @@ from webapp.reports.status import ReportStatus
 pytestmark = pytest.mark.commits  # counts the statements of a request: the test transaction would add SAVEPOINTs
 
 RESIDENT_CEILING = 6
-STAFF_CEILING = 10
+STAFF_CEILING = 6  # the review queue: user, its ids, the rows with photos, the counts, the banner, the cache counters
+POINTS_CEILING = 4  # the user with their badge, the overview, the history (and the cache counters)
 # Items are spread over several grids (and categories), so a lazy load per distinct grid would show.
 GRIDS = [f"14010900100{n:04d}" for n in range(1, 8)]
 
@@ -141,8 +142,9 @@ def test_report_list_fragment(app, client, grid):
         ("/open-data", {}),
         ("/open-data", HX),
         ("/reports/{id}", {}),
+        ("/store", {}),
     ],
-    ids=["home", "list", "list-fragment", "open-data", "open-data-fragment", "report"],
+    ids=["home", "list", "list-fragment", "open-data", "open-data-fragment", "report", "store"],
 )
 def test_kept_public_pages_send_no_statement(app, client, grid, monkeypatch, path, headers):
     """Anonymous visitors share what was rendered for the first of them (webapp.cache.fragment); the version
@@ -233,3 +235,46 @@ def test_department_inbox(app, client, grid):
             )
 
     assert_budget(app, client, "/department/", add, STAFF_CEILING)
+
+
+def test_my_points(app, client, grid):
+    """The resident's points page: balance, expiring points, the daily cap and the history in a fixed number."""
+    from webapp.points import awards, ledger
+    from webapp.points.models import AccountKind, TransactionKind
+
+    with app.app_context():
+        resident = make_user()
+        db.session.commit()
+    login(client, resident)
+
+    def add(count: int) -> None:
+        user = db.session.get(User, resident.id)
+        fund = ledger.system_account(AccountKind.FUND)
+        for report in public_reports(count, user):
+            ledger.post(
+                f"test:award:{report.id}",
+                TransactionKind.AWARD,
+                "report_accepted",
+                [(fund, -5), (ledger.account_for(user), 5)],
+                report_id=report.id,
+                expires_on=awards.expiry_for(utcnow()),
+            )
+
+    assert_budget(app, client, "/points", add, POINTS_CEILING)
+
+
+def test_dashboard(app, client, grid):
+    """The dashboard's page (its panels come separately) reads the filter form's places and departments from the
+    process's copies, and the roll-up's freshness: nothing grows with reports, grids or departments."""
+    with app.app_context():
+        supervisor = make_staff(Role.ADMIN)
+        db.session.commit()
+    login(client, supervisor)
+
+    def add(count: int) -> None:
+        for n in range(count):
+            make_department(f"Q{count}{n}")
+            make_grid(f"1401090{count:02d}{n:06d}")
+        public_reports(count)
+
+    assert_budget(app, client, "/dashboard/", add, STAFF_CEILING)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from PIL import Image
 
 from tests.factories import gps_photo_bytes, jpeg_bytes, make_report, make_user
 from tests.helpers import HX, login, post, text
+from webapp.accounts.models import Role
 from webapp.db import db
 from webapp.reports.models import Report, ReportEvent, ReportFollower, ReportPhoto
 from webapp.reports.status import ReportStatus
@@ -254,6 +256,36 @@ def test_nearby_reports_full_page_and_fragment(app, client):
     full = client.get(query)
     assert "<html" in full.get_data(as_text=True) and f"#{near_id}" in full.get_data(as_text=True)
     assert client.get("/reports/nearby?category=06042&lat=abc&lon=1", headers=HX).status_code == 200
+
+
+def _nearby_cards(client, lat: float, lon: float) -> str:  # type: ignore[no-untyped-def]
+    body = text(client.get(f"/reports/nearby?category=06042&lat={lat}&lon={lon}", headers=HX))
+    return body[body.index("#") :] if "#" in body else ""
+
+
+def test_nearby_gives_no_one_else_the_distance_to_a_hidden_place(app, client):
+    """Probing positions a few metres apart, or stepping across the radius around the real place, tells a
+    visitor nothing about a report waiting for review; its reporter and staff get the distance to the metre."""
+    with app.app_context():
+        reporter, staff = make_user(), make_user(Role.REVIEWER)
+        hidden = make_report(reporter, category_code="06042", lat=37.86010, lon=112.51800)
+        db.session.commit()
+        hidden_id = hidden.id
+    # A few metres apart; then about 189 m and 211 m north of the place, either side of the 200 m radius.
+    for probes, bound in (
+        ([(37.8602, 112.5181), (37.86024, 112.5181)], 1000),
+        ([(37.8618, 112.518), (37.862, 112.518)], 500),
+    ):
+        answers = {_nearby_cards(client, lat, lon) for lat, lon in probes}
+        assert len(answers) == 1
+        answer = answers.pop()
+        assert f"#{hidden_id}" in answer and f"{bound} 米以内" in answer and not re.search(r"距离 \d+ 米", answer)
+    for viewer in (reporter, staff):
+        other = app.test_client()
+        login(other, viewer)
+        first, second = _nearby_cards(other, 37.8602, 112.5181), _nearby_cards(other, 37.86024, 112.5181)
+        assert "距离 14 米" in first and "距离 18 米" in second
+        assert f"#{hidden_id}" not in _nearby_cards(other, 37.8620, 112.5180)
 
 
 def test_me_too_follows_instead_of_duplicating(app, client, resident):

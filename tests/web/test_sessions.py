@@ -175,3 +175,20 @@ def test_cookies_from_before_the_change_of_scheme_do_not_log_anyone_in(app):
         session["_user_id"] = str(user.id)  # what Flask-Login stored before sessions had tokens
         session["_fresh"] = True
     assert old_style.get(ME).status_code == 401
+
+
+def test_each_user_sees_their_own_badge(app):
+    """The unread badge is read with the session's user: two users logged in at once each see their own."""
+    from webapp.notifications.services import notify
+
+    alice, bob = person(app), person(app)
+    with app.app_context():
+        notify([db.session.get(type(alice), alice.id)], "feedback_reply", ref="F1")
+        notify([db.session.get(type(alice), alice.id)], "feedback_reply", ref="F2")
+        db.session.commit()
+    alice_client, bob_client = app.test_client(), app.test_client()
+    login(alice_client, alice)
+    login(bob_client, bob)
+    for _ in range(2):
+        assert re.search(r'id="notification-count"[^>]*>2<', alice_client.get("/points").get_data(as_text=True))
+        assert 'id="notification-count"' not in bob_client.get("/points").get_data(as_text=True)

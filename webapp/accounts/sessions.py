@@ -16,15 +16,19 @@ The functions here flush and never commit; the caller owns the transaction.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, g, request, session
+from flask import current_app, g, has_request_context, request, session
 from flask_babel import lazy_gettext as _l
 from flask_login import login_user, logout_user
 from flask_wtf.csrf import generate_csrf
+from sqlalchemy.orm import joinedload
 
 from webapp.accounts.models import AccountEvent, Role, User, UserSession
 from webapp.db import db, utcnow
@@ -51,18 +55,58 @@ def start(user: User, *, user_agent: str = "") -> str:
     return token
 
 
+# Figures every page's layout shows a logged-in user (the unread badge, ...), registered by the packages that own
+# them (``load_with_user``): a correlated subquery each, read in the same statement as the user, so a logged-in
+# page pays one round trip for all of them.
+_WITH_USER: dict[str, Callable[[], sa.ColumnElement[Any]]] = {}
+
+
+def load_with_user(name: str, column: Callable[[], sa.ColumnElement[Any]]) -> None:
+    """Read ``column()`` (an expression correlated to ``User``) with the user of each request; ``loaded_with``
+    returns it during that request."""
+    _WITH_USER[name] = column
+
+
+def loaded_with(user: User, name: str) -> Any | None:
+    """The figure ``name`` read with ``user`` in this request, or None (not read, or forgotten since)."""
+    if not has_request_context():
+        return None
+    loaded: dict[tuple[int, str], Any] = g.get("_loaded_with_user") or {}
+    return loaded.get((user.id, name))
+
+
+def forget_loaded_with(name: str) -> None:
+    """What changes a figure read with the user calls this, so the rest of the request reads it afresh."""
+    if has_request_context() and g.get("_loaded_with_user"):
+        g._loaded_with_user = {key: value for key, value in g._loaded_with_user.items() if key[1] != name}
+
+
+@functools.cache
+def _load_statement(names: tuple[str, ...]) -> sa.Select[Any]:
+    # Built once: building a statement and its cache key on every request cost more CPU than running it.
+    return (
+        sa.select(User, *(_WITH_USER[name]().label(name) for name in names))
+        .join(UserSession, UserSession.user_id == User.id)
+        .where(User.id == sa.bindparam("user_id"), UserSession.token_hash == sa.bindparam("token_hash"))
+        .options(joinedload(User.department))
+    )
+
+
 def load(session_id: str) -> User | None:
-    """The user of a live session from Flask-Login's id ``"<user id>:<token>"``; None for an ended or forged one."""
+    """The user of a live session from Flask-Login's id ``"<user id>:<token>"``; None for an ended or forged one.
+
+    One statement: the user, their department and the figures registered with ``load_with_user``."""
     user_id, _, token = (session_id or "").partition(":")
     if not user_id.isdigit() or not token or len(token) > 100:
         return None
-    user = db.session.scalar(
-        sa.select(User)
-        .join(UserSession, UserSession.user_id == User.id)
-        .where(User.id == int(user_id), UserSession.token_hash == _hash(token))
-    )
-    if user is not None:
-        user.session_token = token
+    names = tuple(_WITH_USER)
+    row = db.session.execute(_load_statement(names), {"user_id": int(user_id), "token_hash": _hash(token)}).first()
+    if row is None:
+        return None
+    user = row[0]
+    user.session_token = token
+    if has_request_context():
+        g._loaded_with_user = {(user.id, name): value for name, value in zip(names, row[1:], strict=True)}
     return user
 
 

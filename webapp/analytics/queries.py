@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from flask import g
 from flask_babel import gettext as _
 
+from webapp import cache as static_cache
 from webapp import localtime
 from webapp.accounts.models import Department, Role, User
 from webapp.analytics.facts import daily_facts, hours_between
@@ -33,6 +34,7 @@ from webapp.analytics.models import (
 )
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
+from webapp.extensions import is_english
 from webapp.geo.models import Grid
 from webapp.localtime import days_bounds
 from webapp.points.models import Account, AccountKind, LedgerEntry, LedgerTransaction, TransactionKind
@@ -594,8 +596,10 @@ def participation(filters: Filters) -> Participation:
 # --- Filter choices ---------------------------------------------------------------------------------------------
 
 
-def places() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(districts, streets) as (code, name) for the filter form."""
+@static_cache.cached("places")
+def places() -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """(districts, streets) as (code, name) for the filter form; a copy per process (webapp.cache), bumped by any
+    change of a grid."""
     districts = db.session.execute(
         sa.select(Grid.district_code, sa.func.max(Grid.district_name))
         .group_by(Grid.district_code)
@@ -604,11 +608,36 @@ def places() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     streets = db.session.execute(
         sa.select(Grid.street_code, sa.func.max(Grid.street_name)).group_by(Grid.street_code).order_by(Grid.street_code)
     ).all()
-    return [(c, n or c) for c, n in districts], [(c, n or c) for c, n in streets]
+    return tuple((c, n or c) for c, n in districts), tuple((c, n or c) for c, n in streets)
 
 
-def departments() -> list[Department]:
-    return list(db.session.scalars(sa.select(Department).where(Department.active).order_by(Department.code)))
+static_cache.bump_on_flush("places", Grid)
+
+
+@dataclass(frozen=True)
+class DepartmentChoice:
+    """A department as the filter forms offer it (plain data: kept between requests)."""
+
+    id: int
+    code: str
+    name_zh: str
+    name_en: str
+
+    @property
+    def name(self) -> str:
+        return (self.name_en or self.name_zh) if is_english() else self.name_zh
+
+
+@static_cache.cached("departments")
+def departments() -> tuple[DepartmentChoice, ...]:
+    """The active departments; a copy per process, bumped by any change of a department."""
+    return tuple(
+        DepartmentChoice(d.id, d.code, d.name_zh, d.name_en)
+        for d in db.session.scalars(sa.select(Department).where(Department.active).order_by(Department.code))
+    )
+
+
+static_cache.bump_on_flush("departments", Department)
 
 
 def previous(filters: Filters) -> Filters:

@@ -7,8 +7,10 @@ there instead of paying twice. Balances are sums of entries; nothing stores them
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -129,31 +131,40 @@ def post(
     return transaction, True
 
 
+def balance_stmt(account_id: Any) -> sa.Select[tuple[int]]:
+    return sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(LedgerEntry.account_id == account_id)
+
+
 def balance(account: Account, *, until: datetime | None = None) -> int:
-    stmt = sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(LedgerEntry.account_id == account.id)
+    stmt = balance_stmt(account.id)
     if until is not None:
         stmt = stmt.where(LedgerEntry.created_at < until)
     return int(db.session.scalar(stmt) or 0)
 
 
 def balance_of(user: User) -> int:
-    account = db.session.scalar(
-        sa.select(Account).where(Account.kind == AccountKind.RESIDENT, Account.user_id == user.id)
-    )
-    return balance(account) if account is not None else 0
+    """The resident's balance (0 without an account), in one statement."""
+    resident = sa.select(Account.id).where(Account.kind == AccountKind.RESIDENT, Account.user_id == user.id)
+    return int(db.session.scalar(balance_stmt(resident.scalar_subquery())) or 0)
 
 
 def history(user: User, limit: int = 100) -> list[tuple[LedgerTransaction, int]]:
     """The resident's transactions, newest first, with what each did to their balance."""
-    rows = db.session.execute(
+    rows = db.session.execute(_history_statement(limit), {"user_id": user.id}).all()
+    return [(transaction, amount) for transaction, amount in rows]
+
+
+@functools.cache
+def _history_statement(limit: int) -> sa.Select[Any]:
+    # Built once per limit (the points page reads it on every visit; building a statement costs CPU too).
+    return (
         sa.select(LedgerTransaction, LedgerEntry.amount)
         .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
         .join(Account, Account.id == LedgerEntry.account_id)
-        .where(Account.kind == AccountKind.RESIDENT, Account.user_id == user.id)
+        .where(Account.kind == AccountKind.RESIDENT, Account.user_id == sa.bindparam("user_id"))
         .order_by(LedgerTransaction.created_at.desc(), LedgerTransaction.id.desc())
         .limit(limit)
-    ).all()
-    return [(transaction, amount) for transaction, amount in rows]
+    )
 
 
 def lock(account: Account) -> None:

@@ -12,7 +12,8 @@ The rule
   looks like a phone or ID-card number masked (``mask_numbers``), and the EXIF-free display photos.
 * Otherwise (waiting for review, not accepted, or a sensitive category) they see the category, the status, the
   progress steps and a coarse place: the centre of a ~500 m cell (``coarsen``), district and street. No address,
-  grid, community, description, notes or photos; ``/media/`` refuses its photos to them.
+  grid, community, description, notes or photos; ``/media/`` refuses its photos to them. Distances to it
+  ("is it one of these?" while reporting) are worked out from that coarse place only (``distance_seen``).
 * A *sensitive* category (``Category.sensitive``, set in data/categories.json) points at a person, a home or a
   neighbour, or at a security installation. Whether a category is sensitive is asked through ``is_sensitive(code)``
   only.
@@ -30,12 +31,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from webapp.geo.distance import haversine_m
 from webapp.reports import category_facts
 from webapp.reports.status import ReportStatus
 
 CELL_M = 500  # the side of the coarsening cell, in metres
 _METRES_PER_DEGREE_LAT = 111_320.0
 _CELL_LAT = CELL_M / _METRES_PER_DEGREE_LAT
+# How far a report's real place may be from the centre of its cell: half the cell's diagonal (354 m), rounded up.
+CELL_REACH_M = 360
 # Runs of 7 or more digits (spaces or hyphens between them allowed): phone numbers, ID-card and plate numbers.
 _NUMBER = re.compile(r"\d(?:[\s-]?\d){6,}[\dXx]?")
 
@@ -175,6 +179,35 @@ def viewer_class(viewer: Any) -> str | None:
 def shown_in_full(report: Any, viewer: Any) -> bool:
     """Whether this viewer may see the exact place, the description and the photos of ``report``."""
     return view(report, viewer).full
+
+
+@dataclass(frozen=True)
+class SeenDistance:
+    """How far a position is from a report as one viewer may know it: ``metres`` exactly when the viewer may see
+    the exact place, otherwise None and ``within_m``, an upper bound in whole cells (500, 1000 m)."""
+
+    metres: float | None
+    within_m: int = 0
+
+
+def distance_seen(report: Any, viewer: Any, lat: float, lon: float, radius_m: float) -> SeenDistance | None:
+    """How far (lat, lon) is from ``report`` as ``viewer`` may know it; None when it is not within ``radius_m``.
+
+    For a place hidden from this viewer, anything worked out from the exact place leaks it to someone who asks from
+    positions of their choice: a distance, its rounding, a rank among others, even whether the report is listed at
+    all (the edge of the radius circle). So only the public cell centre is used: the report is listed when its real
+    place could be within ``radius_m`` (no duplicate is missed), with an upper bound instead of a distance, and the
+    caller orders such reports by that bound and something not spatial.
+    """
+    seen = view(report, viewer)
+    if seen.lat is None or seen.lon is None:
+        return None
+    metres = haversine_m(lat, lon, seen.lat, seen.lon)
+    if seen.full:
+        return SeenDistance(metres) if metres <= radius_m else None
+    if metres - CELL_REACH_M > radius_m:
+        return None
+    return SeenDistance(None, math.ceil((metres + CELL_REACH_M) / CELL_M) * CELL_M)
 
 
 def photos_public(report: Any) -> bool:

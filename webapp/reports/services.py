@@ -21,7 +21,7 @@ from webapp import cache as static_cache
 from webapp.accounts.models import User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError, InvalidFields
-from webapp.geo.distance import bounding_box, haversine_m, valid_coordinates
+from webapp.geo.distance import bounding_box, valid_coordinates
 from webapp.geo.models import Grid
 from webapp.geo.services import locate
 from webapp.pagination import Page
@@ -424,16 +424,20 @@ def page_context(report: Report, viewer: User | None) -> dict[str, object]:
 @dataclass(frozen=True)
 class Nearby:
     report: Report
-    distance_m: float
+    distance_m: float | None  # None: the place is hidden from this viewer, see within_m
+    within_m: int = 0
 
 
 def nearby_open_reports(
-    category_code: str, lat: float, lon: float, *, radius_m: float = 200, limit: int = 5
+    category_code: str, lat: float, lon: float, viewer: User | None, *, radius_m: float = 200, limit: int = 5
 ) -> list[Nearby]:
-    """Open reports of the same category within ``radius_m``, nearest first ("is it one of these?")."""
+    """Open reports of the same category within ``radius_m`` ("is it one of these?"): those ``viewer`` may see in
+    full nearest first, then the ones whose place is hidden from them by the bound ``privacy.distance_seen`` gives,
+    newest first within one bound (never by their exact distance, which the order would leak)."""
     if not valid_coordinates(lat, lon) or radius_m <= 0:
         return []
-    min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, radius_m)
+    # A hidden report may be listed up to two cell reaches further out (see privacy.distance_seen).
+    min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, radius_m + 2 * privacy.CELL_REACH_M)
     candidates = db.session.scalars(
         sa.select(Report)
         .where(
@@ -442,12 +446,16 @@ def nearby_open_reports(
             Report.lat.between(min_lat, max_lat),
             Report.lon.between(min_lon, max_lon),
         )
-        .order_by(Report.created_at.desc())
+        .order_by(Report.created_at.desc(), Report.id.desc())
         .limit(200)
     )
-    found = [Nearby(r, haversine_m(lat, lon, r.lat, r.lon)) for r in candidates if r.lat is not None]
-    found = [n for n in found if n.distance_m <= radius_m]
-    found.sort(key=lambda n: n.distance_m)
+    found = []
+    for report in candidates:
+        seen = privacy.distance_seen(report, viewer, lat, lon, radius_m)
+        if seen is not None:
+            found.append(Nearby(report, seen.metres, seen.within_m))
+    # Stable: reports with the same bound keep the query's newest-first order.
+    found.sort(key=lambda n: (n.within_m, n.distance_m or 0.0))
     return found[:limit]
 
 

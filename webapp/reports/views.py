@@ -240,6 +240,7 @@ def nearby() -> Response:
             category,
             lat,
             lon,
+            current_user,
             radius_m=current_app.config["DUPLICATE_RADIUS_M"],
             limit=current_app.config["DUPLICATE_LIMIT"],
         )

@@ -4,11 +4,14 @@ to staff until someone acknowledges them, and show residents a safety notice."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
+from webapp import cache as static_cache
 from webapp.accounts.models import Role, User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
@@ -41,20 +44,59 @@ def acknowledge(report: Report, user: User) -> None:
     workflow.perform(report, "acknowledge", user)  # the notifications clear the urgent banners about it
 
 
-def unacknowledged(user: User) -> list[Report]:
-    """The emergencies the red banner shows this staff member."""
+@dataclass(frozen=True)
+class Banner:
+    """An open emergency nobody has acknowledged, as the red banner names it (plain data: kept between requests)."""
+
+    id: int
+    category_code: str
+    department_id: int | None
+    created_at: datetime
+
+    @property
+    def category(self) -> taxonomy.CategoryInfo | None:
+        return taxonomy.category_info(self.category_code)
+
+
+@static_cache.cached("emergencies")
+def _open_emergencies() -> tuple[Banner, ...]:
+    """Every open emergency nobody has acknowledged (a handful at most), oldest first: a copy per process, bumped by
+    any flush of a report that is or was an emergency (below), so staff pages do not ask on every request."""
+    rows = db.session.execute(
+        sa.select(Report.id, Report.category_code, Report.department_id, Report.created_at)
+        .where(
+            Report.emergency.is_(True),
+            Report.emergency_acknowledged_at.is_(None),
+            Report.status.in_(OPEN_STATUSES),
+        )
+        .order_by(Report.created_at, Report.id)
+    ).all()
+    return tuple(Banner(*row) for row in rows)
+
+
+def _touches_an_emergency(report: Report) -> bool:
+    state = sa.inspect(report)
+    if "emergency" not in state.dict:
+        return True  # not loaded: cannot tell, so count it
+    return bool(state.dict["emergency"]) or state.attrs.emergency.history.has_changes()
+
+
+static_cache.bump_on_flush("emergencies", Report, when=_touches_an_emergency)
+
+
+def unacknowledged(user: User, limit: int = 5) -> list[Banner]:
+    """The emergencies the red banner shows this staff member: every one to reviewers and supervisors, their own
+    department's to department staff, nothing to anyone else."""
     if not user.role.is_staff:
         return []
-    stmt = sa.select(Report).where(
-        Report.emergency.is_(True),
-        Report.emergency_acknowledged_at.is_(None),
-        Report.status.in_(OPEN_STATUSES),
-    )
+    if user.role is Role.DEPARTMENT and user.department_id is None:
+        return []  # not attached yet: no department's cases (unassigned ones included)
+    if db.session.new or db.session.dirty or db.session.deleted:
+        db.session.flush()  # as the query would (autoflush): a change made earlier in this request counts
+    found = _open_emergencies()
     if user.role is Role.DEPARTMENT:
-        if user.department_id is None:  # `== None` would match every case not yet dispatched
-            return []
-        stmt = stmt.where(Report.department_id == user.department_id)
-    return list(db.session.scalars(stmt.order_by(Report.created_at).limit(5)))
+        found = tuple(banner for banner in found if banner.department_id == user.department_id)
+    return list(found[:limit])
 
 
 def _on_report_submitted(report: Report, **_extra: Any) -> None:

@@ -6,6 +6,7 @@ Every status change goes through ``workflow.perform``; services flush and never 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,13 +14,15 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 
+from webapp import cache as static_cache
 from webapp import localtime
 from webapp.accounts.models import Department, User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError, NotFound
 from webapp.geo.distance import bounding_box, haversine_m
+from webapp.geo.models import Grid
 from webapp.pagination import Page
 from webapp.reports import services as reports
 from webapp.reports import taxonomy
@@ -47,11 +50,16 @@ class ReviewError(DomainError):
 # --- Time ---------------------------------------------------------------------------------------------------
 
 
+@static_cache.cached("calendar")
 def working_calendar() -> WorkingCalendar:
+    """Holidays and make-up working days (immutable: a copy per process, bumped by any change of a day)."""
     return from_days(
         db.session.execute(sa.select(CalendarDay.day, CalendarDay.is_workday)).tuples().all(),
         timezone=localtime.zone_name(),
     )
+
+
+static_cache.bump_on_flush("calendar", CalendarDay)
 
 
 def handling_limit(report: Report) -> Limit:
@@ -318,9 +326,14 @@ def _queue_filter(
     return stmt
 
 
-# What the queue shows of each case, with the rows (the next-case lookup of the case page shares this query, so
-# nothing here is restricted: the case page reads much more of the same objects).
-QUEUE_LOAD = (joinedload(Report.category), joinedload(Report.grid), selectinload(Report.photos))
+# What the queue shows of each case, with the rows and in the same statement: the category, the grid's names (its
+# polygon only if read) and the photos for the thumbnail. Nothing is forbidden: services of the same request may
+# read more of the same objects.
+QUEUE_LOAD = (
+    joinedload(Report.category),
+    joinedload(Report.grid).load_only(Grid.code, Grid.name, Grid.district_name, Grid.street_name, Grid.community_name),
+    joinedload(Report.photos),
+)
 
 
 def queue(
@@ -331,23 +344,45 @@ def queue(
     emergency_only: bool = False,
     page: int = 1,
     per_page: int = 25,
+    counts: dict[str, int] | None = None,
 ) -> Page[Report]:
     """Emergencies first, then the most severe, then the oldest.
 
     The page's ids come first, in the order of ix_reports_queue, and only those rows are loaded: the queue stays
-    fast with 100,000 cases in the database (bench/review_queue.py).
+    fast with 100,000 cases in the database (bench/review_queue.py). ``counts`` (``queue_counts()``, which the
+    page shows anyway) gives the total of an unfiltered queue without counting again.
     """
     page = max(1, page)  # a negative OFFSET is an error on PostgreSQL
-    ids_stmt = _queue_filter(name, group, street, emergency_only)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(ids_stmt.subquery())) or 0
-    ids = list(db.session.scalars(ids_stmt.order_by(*QUEUE_ORDER).offset((page - 1) * per_page).limit(per_page)))
-    # The queue shows a thumbnail per case: the photos come in one more query, not one per row.
-    rows = (
-        {r.id: r for r in db.session.scalars(sa.select(Report).where(Report.id.in_(ids)).options(*QUEUE_LOAD))}
-        if ids
-        else {}
-    )
+    name = name if name in QUEUES else "review"
+    window = {"offset": (page - 1) * per_page, "limit": per_page}
+    if group or street or emergency_only:
+        ids_stmt = _queue_filter(name, group, street, emergency_only)
+        total = db.session.scalar(sa.select(sa.func.count()).select_from(ids_stmt.subquery())) or 0
+        ids = list(db.session.scalars(_page_of(ids_stmt), window))
+    else:
+        total = counts[name] if counts is not None else db.session.scalar(_unfiltered_count(name)) or 0
+        ids = list(db.session.scalars(_unfiltered_page(name), window))
+    rows = {r.id: r for r in db.session.scalars(_QUEUE_ROWS, {"ids": ids}).unique()} if ids else {}
     return Page([rows[i] for i in ids if i in rows], page, per_page, total)
+
+
+# The statements of an unfiltered queue (nearly every visit) are built once: building a statement and its cache key
+# on every request cost about as much CPU as running it.
+def _page_of(ids_stmt: sa.Select[tuple[int]]) -> sa.Select[tuple[int]]:
+    return ids_stmt.order_by(*QUEUE_ORDER).offset(sa.bindparam("offset")).limit(sa.bindparam("limit"))
+
+
+@functools.cache
+def _unfiltered_page(name: str) -> sa.Select[tuple[int]]:
+    return _page_of(_queue_filter(name))
+
+
+@functools.cache
+def _unfiltered_count(name: str) -> sa.Select[tuple[int]]:
+    return sa.select(sa.func.count()).select_from(_queue_filter(name).subquery())
+
+
+_QUEUE_ROWS = sa.select(Report).where(Report.id.in_(sa.bindparam("ids", expanding=True))).options(*QUEUE_LOAD)
 
 
 def next_in_queue(name: str, after: Report) -> Report | None:
@@ -356,11 +391,15 @@ def next_in_queue(name: str, after: Report) -> Report | None:
     return db.session.get(Report, ids[0]) if ids else None
 
 
+_QUEUE_COUNTS = (
+    sa.select(Report.status, sa.func.count())
+    .where(Report.status.in_(sorted({status for statuses in QUEUES.values() for status in statuses})))
+    .group_by(Report.status)
+)
+
+
 def queue_counts() -> dict[str, int]:
-    wanted = {status for statuses in QUEUES.values() for status in statuses}
-    rows = db.session.execute(
-        sa.select(Report.status, sa.func.count()).where(Report.status.in_(wanted)).group_by(Report.status)
-    ).all()
+    rows = db.session.execute(_QUEUE_COUNTS).all()
     by_status = {status: count for status, count in rows}
     return {name: sum(by_status.get(s, 0) for s in statuses) for name, statuses in QUEUES.items()}
 
