@@ -15,6 +15,7 @@ from webapp import cache as static_cache
 from webapp.accounts.models import Role, User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
+from webapp.reports import taxonomy
 from webapp.reports.models import Report
 from webapp.reports.signals import report_submitted
 from webapp.reports.status import OPEN_STATUSES
