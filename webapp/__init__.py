@@ -176,12 +176,12 @@ def _fill_instance_defaults(app: Flask) -> None:
 def _forget_figures_on_change() -> None:
     """Public figures and pieces of pages kept for a short time (webapp.cache.remember, fragment) are forgotten
     when what they count, show or name changes in this process (reports, their photos and followers, the ledger,
-    campaign pages, names, grids, departments)."""
+    campaign pages, names, grids, departments, the store's goods)."""
     from webapp import cache
     from webapp.accounts.models import Department, User
     from webapp.campaigns.models import CampaignPage
     from webapp.geo.models import Grid
-    from webapp.points.models import Household, LedgerTransaction
+    from webapp.points.models import Household, LedgerTransaction, StoreItem
     from webapp.reports.models import Report, ReportEvent, ReportFollower, ReportPhoto
 
     cache.forget_figures_on_flush(
@@ -195,6 +195,7 @@ def _forget_figures_on_change() -> None:
         Household,
         Grid,
         Department,
+        StoreItem,
     )
 
 

@@ -8,7 +8,8 @@ the change. The first cached read of a request reads every counter in one query 
 request, however many kinds it reads; and not again within ``STATIC_CACHE_CHECK_SECONDS``, default 1 s) and
 reloads a copy whose counter has moved. A change committed through one process therefore reaches every other
 process within that second (the changing process sees it at once), and a rolled-back change leaves the counter
-where it was.
+where it was. Data that many places write (grids, departments, the working calendar, the open emergencies) is
+bumped by the flush that writes its rows instead (``bump_on_flush``), so no writer can forget.
 
 Cached values must be plain, immutable data (tuples, frozen dataclasses): never ORM objects, which belong to one
 session. Services that need ORM objects (to assign a relationship) still load them from the session.
@@ -35,10 +36,10 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import current_app, g, has_app_context
-from flask_babel import get_locale
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from webapp.db import db
+from webapp.extensions import request_locale
 
 T = TypeVar("T")
 
@@ -186,7 +187,7 @@ def fragment(name: str, key: Hashable, render: Callable[[], T], *, shared_as: st
         return None
     _versions()  # pages show static data (names, campaigns): a change made elsewhere forgets them within a second
     seconds = float(current_app.config.get("PUBLIC_FRAGMENT_SECONDS", 10))
-    return remember(f"fragment:{name}", seconds, (shared_as, str(get_locale()), key), render)
+    return remember(f"fragment:{name}", seconds, (shared_as, str(request_locale()), key), render)
 
 
 def forget_figures() -> None:
@@ -198,21 +199,43 @@ def forget_figures() -> None:
 _WATCHED: set[type] = set()
 
 
+def _written(session: Session) -> None:
+    forget_figures()
+    session.info["figures_written"] = True
+    if has_app_context():
+        g._figures_written = True
+
+
 def _after_flush(session: Session, flush_context: Any) -> None:
     watched = tuple(_WATCHED)
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, watched):
-            forget_figures()
-            if has_app_context():
-                g._figures_written = True
+            _written(session)
             return
 
 
+def _on_execute(state: Any) -> None:
+    """UPDATE and DELETE statements on a model (stock taken, a follower removed) write without a flush."""
+    if state.is_update or state.is_delete:
+        mapper = state.bind_mapper
+        if mapper is not None and issubclass(mapper.class_, tuple(_WATCHED)):
+            _written(state.session)
+
+
+def _after_commit(session: Session) -> None:
+    # Again once committed: another thread of this process may have kept what it read in between.
+    if not session.in_nested_transaction() and session.info.pop("figures_written", False):
+        forget_figures()
+
+
 def forget_figures_on_flush(*models: type) -> None:
-    """Forget this process's figures whenever a flush writes one of ``models`` (called by the factory)."""
+    """Forget this process's figures whenever a flush or an UPDATE or DELETE statement writes one of ``models``
+    (called by the factory)."""
     _WATCHED.update(models)
     if not sa.event.contains(Session, "after_flush", _after_flush):
         sa.event.listen(Session, "after_flush", _after_flush)
+        sa.event.listen(Session, "do_orm_execute", _on_execute)
+        sa.event.listen(Session, "after_commit", _after_commit)
 
 
 # --- Copies bumped by the rows they are made of ------------------------------------------------------------------

@@ -350,3 +350,15 @@ def test_kept_pieces_of_pages_stay_within_their_size_budget(app, monkeypatch):
         kept = [value for _, value in app.extensions["figure_cache"].values()]
         assert 0 < sum(map(len, kept)) <= 1_000
         assert app.extensions["figure_chars"] == sum(map(len, kept))
+
+
+def test_the_commit_forgets_again_what_another_request_kept_meanwhile(app):
+    """A threaded worker: one request flushed a report (forgetting), another kept a figure from the old rows
+    before the commit; the commit forgets it."""
+    with app.test_request_context():
+        make_report()
+        with app.app_context(), app.test_request_context():  # another request of the same process meanwhile
+            assert cache.remember("figure", 60, "key", lambda: "old rows") == "old rows"
+            assert ("figure", "key") in app.extensions["figure_cache"]
+        db.session.commit()
+        assert ("figure", "key") not in app.extensions["figure_cache"]

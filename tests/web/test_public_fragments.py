@@ -10,9 +10,10 @@ from flask import Flask
 
 from tests.factories import make_report, make_user, mark_accepted
 from tests.helpers import HX, login
-from webapp.accounts.models import Role
+from webapp.accounts.models import Role, User
 from webapp.db import db
 from webapp.reports import privacy
+from webapp.reports.models import Report
 
 NOISE = "06028"  # 噪声扰民: a sensitive category
 ADDRESS = "迎泽西大街 88 号 3 单元 502 室"
@@ -156,3 +157,31 @@ def test_htmx_gets_the_list_alone_and_navigation_the_whole_page(app, client, pat
 def test_a_missing_report_is_not_kept(app, client):
     assert client.get("/reports/999999").status_code == 404
     assert not kept_keys(app, "report-page")
+
+
+def test_writes_by_update_and_delete_statements_forget_too(app, client):
+    """Stock is taken and followers removed by UPDATE and DELETE statements, without a flush of the rows."""
+    from webapp.points import store
+    from webapp.points.models import StoreItem
+    from webapp.reports import services
+
+    client.set_cookie("lang", "en")
+    report_id = accepted_report(app)
+    with app.app_context():
+        admin = make_user(Role.ADMIN)
+        item = StoreItem(name_zh="大米", points_price=100, cost_fen=300, stock=0)
+        db.session.add(item)
+        db.session.flush()
+        store.purchase(item, admin, quantity=5, cost_fen=1500, budget_line=None)
+        follower = make_user()
+        services.follow(follower, db.session.get(Report, report_id))
+        db.session.commit()
+        item_id, follower_id, admin_id = item.id, follower.id, admin.id
+    assert "In stock: 5" in client.get("/store").get_data(as_text=True)
+    assert "1 other resident reported this too." in client.get(f"/reports/{report_id}").get_data(as_text=True)
+    with app.app_context():
+        store.adjust(db.session.get(StoreItem, item_id), db.session.get(User, admin_id), quantity=-2, note="破损")
+        services.unfollow(db.session.get(User, follower_id), db.session.get(Report, report_id))
+        db.session.commit()
+    assert "In stock: 3" in client.get("/store").get_data(as_text=True)
+    assert "reported this too" not in client.get(f"/reports/{report_id}").get_data(as_text=True)

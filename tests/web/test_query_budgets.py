@@ -142,8 +142,9 @@ def test_report_list_fragment(app, client, grid):
         ("/open-data", {}),
         ("/open-data", HX),
         ("/reports/{id}", {}),
+        ("/store", {}),
     ],
-    ids=["home", "list", "list-fragment", "open-data", "open-data-fragment", "report"],
+    ids=["home", "list", "list-fragment", "open-data", "open-data-fragment", "report", "store"],
 )
 def test_kept_public_pages_send_no_statement(app, client, grid, monkeypatch, path, headers):
     """Anonymous visitors share what was rendered for the first of them (webapp.cache.fragment); the version

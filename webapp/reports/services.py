@@ -112,9 +112,9 @@ def payload_hash(data: NewReport) -> str:
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
-def _check_fields(data: NewReport, limits: PhotoLimits) -> taxonomy.CategoryInfo:
+def _check_fields(data: NewReport, limits: PhotoLimits) -> Category:
     errors: dict[str, str] = {}
-    category = taxonomy.active_category(data.category_code)  # the process's copy: the report needs only its code
+    category = taxonomy.get_category(data.category_code)
     if category is None:
         errors["category"] = _("Please choose a category from the list.")
     description_max = OPEN311_DESCRIPTION_MAX if data.channel is Channel.OPEN311 else DESCRIPTION_MAX
@@ -219,7 +219,7 @@ def submit_report(
         client_id=data.client_id,
         payload_hash=fingerprint,
         reporter=reporter,
-        category_code=category.code,
+        category=category,
         description=data.description.strip(),
         lat=lat,
         lon=lon,

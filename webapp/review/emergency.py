@@ -101,8 +101,7 @@ def unacknowledged(user: User, limit: int = 5) -> list[Banner]:
 
 
 def _on_report_submitted(report: Report, **_extra: Any) -> None:
-    category = taxonomy.category_info(report.category_code)  # the process's copy: no query for every new report
-    if category is not None and category.safety_critical:
+    if report.category.safety_critical:
         start(report, None, _("Safety-critical category"))
 
 
