@@ -27,6 +27,7 @@ from webapp.extensions import (
 )
 from webapp.rendering import (
     install_template_gettext,
+    remembered_dateformat,
     remembered_datetimeformat,
     static_url,
     template_url_for,
@@ -213,6 +214,7 @@ def _register_template_helpers(app: Flask) -> None:
     install_template_gettext(app)
     app.jinja_env.filters["list_of"] = list_of
     app.jinja_env.filters["datetimeformat"] = remembered_datetimeformat  # Flask-Babel's, remembered
+    app.jinja_env.filters["dateformat"] = remembered_dateformat
     app.jinja_env.filters["minutes"] = localtime.minutes
     from webapp.accounts.sessions import event_label
 

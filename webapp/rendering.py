@@ -6,13 +6,13 @@ import hashlib
 import re
 import secrets
 import weakref
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, make_response, render_template, request, url_for
-from flask_babel import format_datetime, get_translations
+from flask_babel import format_date, format_datetime, get_translations
 from jinja2 import pass_eval_context
 from jinja2.nodes import EvalContext
 from markupsafe import Markup
@@ -134,21 +134,29 @@ _FORMATTED: dict[tuple[Any, ...], str] = {}
 _FORMATTED_MAX = 20_000
 
 
-def remembered_datetimeformat(value: datetime | None = None, format: str | None = None, rebase: bool = True) -> str:
-    """Flask-Babel's ``datetimeformat`` filter, remembered per (time, format, language, time zone): list pages show
-    the same reports to many people, and Babel formats a date in about as long as the rest of a card takes."""
+def _remembered(formatter: Any, value: Any, format: str | None, rebase: bool) -> str:
+    """``formatter(value, format, rebase)`` remembered per (formatter, value, format, language, time zone): list
+    pages show the same times to many people, and Babel formats one in about as long as the rest of a card takes."""
     if value is None:
-        return format_datetime(value, format, rebase)  # now: nothing to remember
-    key = (value, format, rebase, request_locale(), request_timezone())
+        return formatter(value, format, rebase)  # now: nothing to remember
+    key = (formatter, value, format, rebase, request_locale(), request_timezone())
     found = _FORMATTED.get(key)
     if found is None:
-        found = format_datetime(value, format, rebase)
+        found = formatter(value, format, rebase)
         if len(_FORMATTED) >= _FORMATTED_MAX:
             _FORMATTED.clear()
         _FORMATTED[key] = found
     return found
 
 
+def remembered_datetimeformat(value: datetime | None = None, format: str | None = None, rebase: bool = True) -> str:
+    """Flask-Babel's ``datetimeformat`` filter, remembered (``_remembered``)."""
+    return _remembered(format_datetime, value, format, rebase)
+
+
+def remembered_dateformat(value: date | None = None, format: str | None = None, rebase: bool = True) -> str:
+    """Flask-Babel's ``dateformat`` filter, remembered (``_remembered``): the points history shows a date per row."""
+    return _remembered(format_date, value, format, rebase)
 
 
 # --- Translations in templates ----------------------------------------------------------------------------------
