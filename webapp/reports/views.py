@@ -244,12 +244,7 @@ def nearby() -> Response:
             radius_m=current_app.config["DUPLICATE_RADIUS_M"],
             limit=current_app.config["DUPLICATE_LIMIT"],
         )
-    return page_or_fragment(
-        "reports/nearby.html",
-        "reports/_nearby.html",
-        found=found,
-        radius=current_app.config["DUPLICATE_RADIUS_M"],
-    )
+    return page_or_fragment("reports/nearby.html", "reports/_nearby.html", found=found)
 
 
 @bp.get("/categories/search")
