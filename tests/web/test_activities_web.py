@@ -177,6 +177,10 @@ def test_detail_has_open_graph_and_calendar_file(app, client):
     body = response.get_data(as_text=True)
     assert '<meta property="og:title" content="垃圾分类指导日">' in body
     assert f'/activities/{activity.id}"' in re.search(r'og:url" content="([^"]+)"', body).group(0) + '"'
+    # the same link previews as a report's page (templates/_macros/share.html): a card with the app's icon
+    assert '<meta name="twitter:card" content="summary">' in body
+    assert '<meta property="og:locale" content="zh_CN">' in body
+    assert f'<link rel="canonical" href="http://localhost/activities/{activity.id}">' in body
     ics = client.get(f"/activities/{activity.id}.ics")
     assert ics.headers["Content-Type"].startswith("text/calendar")
     assert "SUMMARY:垃圾分类指导日" in ics.get_data(as_text=True)
