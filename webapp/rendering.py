@@ -13,11 +13,14 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, make_response, render_template, request, url_for
 from flask_babel import format_date, format_datetime, get_translations
+from flask_login import current_user
 from jinja2 import pass_eval_context
 from jinja2.nodes import EvalContext
 from markupsafe import Markup
 
+from webapp import cache as static_cache
 from webapp.extensions import request_locale, request_timezone
+from webapp.reports import privacy
 
 
 def is_fragment_request() -> bool:
@@ -227,3 +230,10 @@ def install_template_gettext(app: Flask) -> None:
         pgettext=template_pgettext,
         npgettext=template_npgettext,
     )
+
+
+def shared_fragment(name: str, key: Any, render: Any) -> Any:
+    """``render()``, a piece of a public page, kept and shown to every viewer of the current user's class
+    (``privacy.viewer_class``: anonymous visitors) by ``webapp.cache.fragment``; None for a viewer who gets a page
+    rendered for them alone (render it with their own context)."""
+    return static_cache.fragment(name, key, render, shared_as=privacy.viewer_class(current_user))

@@ -9,14 +9,12 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
-from webapp import cache as static_cache
 from webapp import csvfile
 from webapp.extensions import limiter
 from webapp.opendata import services
 from webapp.pagination import Page
-from webapp.rendering import is_fragment_request, page_or_fragment, render_fragment
+from webapp.rendering import is_fragment_request, page_or_fragment, render_fragment, shared_fragment
 from webapp.reports import privacy, taxonomy
 
 bp = Blueprint("opendata", __name__, url_prefix="/open-data")
@@ -100,11 +98,10 @@ def index() -> Response:
         result = services.page_of(filters.where(), page, PER_PAGE, count_key=filters)
         return {"result": result, "headline": None if fragment else services.headline(), **_context(filters)}
 
-    rendered = static_cache.fragment(
+    rendered = shared_fragment(
         "open-data-list" if fragment else "open-data",
         (filters, page),
         lambda: render_fragment("opendata/_list.html" if fragment else "opendata/_index.html", **context()),
-        shared_as=privacy.viewer_class(current_user),
     )
     if rendered is not None:
         return page_or_fragment("opendata/index.html", "opendata/_list.html", rendered=rendered)

@@ -31,15 +31,13 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from webapp import cache as static_cache
 from webapp import csvfile, localtime
 from webapp.db import db
 from webapp.errors import DomainError, NotFound
 from webapp.extensions import limiter
 from webapp.points import awards, honour, households, ledger, store
 from webapp.points.models import LedgerTransaction, OrderStatus, StoreItem, StoreOrder
-from webapp.rendering import page_or_fragment, render_fragment
-from webapp.reports import privacy
+from webapp.rendering import page_or_fragment, render_fragment, shared_fragment
 from webapp.reports import services as reports
 
 bp = Blueprint("points", __name__)
@@ -119,11 +117,8 @@ def _viewer_balance() -> int | None:
 
 @bp.get("/store")
 def store_index() -> Response:
-    rendered = static_cache.fragment(
-        "store",
-        None,
-        lambda: render_fragment("points/_store.html", items=store.available_items(), balance=None),
-        shared_as=privacy.viewer_class(current_user),
+    rendered = shared_fragment(
+        "store", None, lambda: render_fragment("points/_store.html", items=store.available_items(), balance=None)
     )
     if rendered is not None:
         return page_or_fragment("points/store.html", "points/_store.html", rendered=rendered)

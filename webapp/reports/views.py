@@ -20,13 +20,12 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from webapp import cache as static_cache
 from webapp.db import db
 from webapp.errors import DomainError
 from webapp.extensions import limiter
 from webapp.files import file_response
-from webapp.rendering import is_fragment_request, page_or_fragment, render_fragment
-from webapp.reports import privacy, services, taxonomy
+from webapp.rendering import is_fragment_request, page_or_fragment, render_fragment, shared_fragment
+from webapp.reports import services, taxonomy
 from webapp.reports.intake import submission_rate_key, submit_from_request
 from webapp.reports.models import Channel
 from webapp.reports.posters import services as posters
@@ -45,12 +44,7 @@ def _home_context() -> dict[str, object]:
 
 @bp.get("/")
 def home() -> str:
-    rendered = static_cache.fragment(
-        "home",
-        None,
-        lambda: render_fragment("reports/_home.html", **_home_context()),
-        shared_as=privacy.viewer_class(current_user),
-    )
+    rendered = shared_fragment("home", None, lambda: render_fragment("reports/_home.html", **_home_context()))
     if rendered is not None:
         return render_template("reports/home.html", rendered=rendered)
     return render_template("reports/home.html", **_home_context())
@@ -148,11 +142,8 @@ def index() -> Response:
         )
         return {"result": result, "filters": filters}
 
-    rendered = static_cache.fragment(
-        "report-list",
-        (group, category, status, page),
-        lambda: render_fragment("reports/_list.html", **listing()),
-        shared_as=privacy.viewer_class(current_user),
+    rendered = shared_fragment(
+        "report-list", (group, category, status, page), lambda: render_fragment("reports/_list.html", **listing())
     )
     context = listing() if rendered is None else {"filters": filters}
     if not is_fragment_request():
@@ -187,9 +178,7 @@ def detail(report_id: int) -> str:
         )
 
     # The previews hold absolute URLs: one copy per host name the page was asked under.
-    rendered = static_cache.fragment(
-        "report-page", (report_id, request.host_url), public_page, shared_as=privacy.viewer_class(current_user)
-    )
+    rendered = shared_fragment("report-page", (report_id, request.host_url), public_page)
     if rendered is not None:
         return render_template("reports/detail.html", rendered=rendered)
     report = _visible_report(report_id, for_page=True)
