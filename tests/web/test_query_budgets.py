@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.factories import make_user
-from tests.helpers import HX, count_queries, login
+from tests.helpers import HX, count_queries, login, statements_in_transactions
 from tests.unit.cases import make_case, make_department, make_grid, make_staff
 from webapp.accounts.models import Role, User
 from webapp.db import db, utcnow
@@ -45,9 +45,11 @@ def statements(app: Flask, client: FlaskClient, path: str, headers: dict[str, st
     client.get(path, headers=headers or {})  # warm: session, caches
     with app.app_context():
         engine = db.engine
-    with count_queries(engine) as sent:
+    with count_queries(engine) as sent, statements_in_transactions(engine) as in_transaction:
         response = client.get(path, headers=headers or {})
     assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+    # On PostgreSQL a page that only reads pays no BEGIN and no ROLLBACK round trip either.
+    assert not in_transaction, f"{path} read inside a transaction:\n" + "\n".join(in_transaction)
     return sent
 
 
