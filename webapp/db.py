@@ -150,6 +150,8 @@ def read_outside_transactions(engine: Engine) -> None:
     def _begin_before_writing(
         conn: sa.Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
     ) -> None:
+        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # asked for by the caller (VACUUM, CREATE DATABASE): every statement on its own
         dbapi_connection = cursor.connection
         plain_read = is_plain_read(statement)
         if dbapi_connection.autocommit:

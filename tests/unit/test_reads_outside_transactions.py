@@ -156,3 +156,14 @@ def test_a_transaction_begun_by_the_caller_is_not_cut_short(engine, other):
         connection.rollback()
     assert counter(other, "test-open") is None
     assert counter(other, "test-open-2") is None
+
+
+@pg
+def test_a_connection_the_caller_put_in_autocommit_mode_stays_in_it(engine):
+    """VACUUM, for one, cannot run inside a transaction."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(sa.text("VACUUM ANALYZE cache_versions"))
+        connection.execute(sa.insert(CacheVersion).values(name="test-autocommit", version=1))
+        connection.rollback()  # nothing to roll back: every statement was on its own
+    with engine.connect() as connection:
+        assert connection.scalar(sa.select(CacheVersion.version).where(CacheVersion.name == "test-autocommit")) == 1

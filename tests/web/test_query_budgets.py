@@ -28,7 +28,7 @@ from webapp.reports.status import ReportStatus
 pytestmark = pytest.mark.commits  # counts the statements of a request: the test transaction would add SAVEPOINTs
 
 RESIDENT_CEILING = 6
-STAFF_CEILING = 6  # the review queue: user, its ids, the rows with photos, the counts, the banner, the cache counters
+STAFF_CEILING = 6  # the review queue: user, its page of rows with photos, the counts, the banner, the cache counters
 POINTS_CEILING = 4  # the user with their badge, the overview, the history (and the cache counters)
 # Items are spread over several grids (and categories), so a lazy load per distinct grid would show.
 GRIDS = [f"14010900100{n:04d}" for n in range(1, 8)]
