@@ -515,11 +515,9 @@ def _page_statement(history_limit: int) -> sa.Select[Any]:
     # their overview (one row, the history's columns NULL). No LATERAL: SQLite has none, and neither needs one.
     top = _overview_statement().subquery("overview")
     rows = ledger.history_statement(history_limit).subquery("history")
-    transaction = sa.orm.aliased(LedgerTransaction, rows)
+    account, transaction = sa.orm.aliased(Account, top), sa.orm.aliased(LedgerTransaction, rows)
     return (
-        sa.select(
-            sa.orm.aliased(Account, top), top.c.balance, top.c.first_due, top.c.awarded_today, transaction, rows.c.amount
-        )
+        sa.select(account, top.c.balance, top.c.first_due, top.c.awarded_today, transaction, rows.c.amount)
         .select_from(top)
         .outerjoin(rows, sa.true())
         .order_by(rows.c.created_at.desc(), rows.c.id.desc())
