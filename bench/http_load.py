@@ -117,6 +117,7 @@ class Result:
     server_ms: float | None = None
     share: float | None = None
     cold_ms: float | None = None
+    database_ms: float | None = None
 
 
 # --- Databases and data -------------------------------------------------------------------------------------------
@@ -267,11 +268,14 @@ def login_test_client(app: Flask, phone: str | None):  # type: ignore[no-untyped
 
 
 def in_process(
-    app: Flask, pages: list[tuple[str, str | None, str]], repeat: int = 15
-) -> dict[str, tuple[int, float, float]]:
+    app: Flask, pages: list[tuple[str, str | None, str]], repeat: int = 15, database_repeat: int = 300
+) -> dict[str, tuple[int, float, float, float | None]]:
     """Per page: SQL statements of one request, and the median CPU time of a request in this process (CPU time,
-    not wall time, so other work on the machine does not count; the database's own work on PostgreSQL does not
-    count either), repeated and cold (every figure and piece of page kept by webapp.cache forgotten first)."""
+    not wall time, so other work on the machine does not count), repeated and cold (every figure and piece of
+    page kept by webapp.cache forgotten first); on PostgreSQL also the mean CPU time the database's backends
+    spent per repeated request (over ``database_repeat`` requests: the kernel counts in 10 ms ticks)."""
+    from report_posts import cpu_seconds, used  # the same /proc reading as the report POST bench
+
     from webapp import cache
 
     figures = {}
@@ -294,8 +298,30 @@ def in_process(
             started = time.process_time()
             client.get(path)
             cold.append((time.process_time() - started) * 1000)
-        figures[path] = (len(statements), statistics.median(timings), statistics.median(cold))
+        database_ms = None
+        if engine.dialect.name == "postgresql":
+            before = client_backends(engine, cpu_seconds)
+            for _ in range(database_repeat):
+                client.get(path)
+            database_ms = used(before, client_backends(engine, cpu_seconds)) * 1000 / database_repeat
+        figures[path] = (len(statements), statistics.median(timings), statistics.median(cold), database_ms)
     return figures
+
+
+def client_backends(engine: sa.Engine, cpu_seconds: Any) -> dict[int, float]:
+    """CPU seconds of the PostgreSQL backends serving the app's connections to the bench database (not autovacuum,
+    which may still be analysing the generated rows). Asked on a connection of its own: one of the app's pool
+    would leave itself out."""
+    separate = sa.create_engine(engine.url, poolclass=sa.pool.NullPool)
+    with separate.connect() as connection:
+        pids = connection.scalars(
+            sa.text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            )
+        ).all()
+    separate.dispose()
+    return {pid: seconds for pid in pids if (seconds := cpu_seconds(pid)) is not None}
 
 
 # --- Servers ----------------------------------------------------------------------------------------------------
@@ -475,10 +501,13 @@ def bench_backend(backend: str, args: argparse.Namespace, hello: Gunicorn | None
             figures = in_process(app, concrete)
             if args.in_process_only:
                 for (path, _phone, kind), (template_path, _, _) in zip(concrete, pages, strict=True):
-                    queries, server_ms, cold_ms = figures[path]
+                    queries, server_ms, cold_ms, database_ms = figures[path]
                     page = template_path.replace("{report_id}", "<id>")
                     results.append(
-                        Result(backend, size, 0, page, kind, 0, 0, 0, 0, 0, queries, server_ms, cold_ms=cold_ms)
+                        Result(
+                            backend, size, 0, page, kind, 0, 0, 0, 0, 0, queries, server_ms,
+                            cold_ms=cold_ms, database_ms=database_ms,
+                        )
                     )
                 continue
             with app.app_context():
@@ -509,7 +538,7 @@ def bench_backend(backend: str, args: argparse.Namespace, hello: Gunicorn | None
                     )
                     for (path, phone, kind), (template_path, _, _) in zip(concrete, pages, strict=True):
                         row = drive(server.url + path, clients, args.seconds, cookies.get(phone or ""), script)
-                        queries, server_ms, cold_ms = figures[path]
+                        queries, server_ms, cold_ms, database_ms = figures[path]
                         results.append(
                             Result(
                                 backend,
@@ -522,6 +551,7 @@ def bench_backend(backend: str, args: argparse.Namespace, hello: Gunicorn | None
                                 server_ms=server_ms,
                                 share=100 * row["rps"] / base["rps"],
                                 cold_ms=cold_ms,
+                                database_ms=database_ms,
                             )
                         )
                         print(f"     {path:<16} {row['rps']:8,.0f} req/s", flush=True)
@@ -553,7 +583,7 @@ def print_in_process(results: list[Result]) -> None:
     print()
     print(
         f"{'db':<10} {'page':<16}"
-        + "".join(f" {f'{n:,} q':>9} {f'{n:,} CPU ms':>14} {'cold ms':>8}" for n in sizes)
+        + "".join(f" {f'{n:,} q':>9} {f'{n:,} CPU ms':>14} {'cold ms':>8} {'DB ms':>6}" for n in sizes)
     )
     keys = dict.fromkeys((r.backend, r.page) for r in results)
     by_key = {(r.backend, r.page, r.size): r for r in results}
@@ -561,7 +591,8 @@ def print_in_process(results: list[Result]) -> None:
         cells = ""
         for n in sizes:
             r = by_key[(backend, page, n)]
-            cells += f" {r.queries:>9} {r.server_ms:>14.2f} {r.cold_ms:>8.2f}"
+            database = f"{r.database_ms:6.2f}" if r.database_ms is not None else "     -"
+            cells += f" {r.queries:>9} {r.server_ms:>14.2f} {r.cold_ms:>8.2f} {database}"
         if len(sizes) > 1:
             first, last = by_key[(backend, page, sizes[0])], by_key[(backend, page, sizes[-1])]
             growth = 100 * (last.server_ms / first.server_ms - 1)  # type: ignore[operator]

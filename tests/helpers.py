@@ -74,6 +74,30 @@ def count_queries(engine: sa.Engine | None = None) -> Iterator[list[str]]:
         sa.event.remove(engine, "before_cursor_execute", before)
 
 
+@contextmanager
+def statements_in_transactions(engine: sa.Engine | None = None) -> Iterator[list[str]]:
+    """Collect the statements that ran inside a transaction the server held open (PostgreSQL; nothing on SQLite).
+
+    A page that only reads runs outside a transaction (webapp.db.read_outside_transactions): none of its
+    statements shows here, which means it paid no BEGIN and no ROLLBACK round trip."""
+    engine = engine or db.engine
+    inside: list[str] = []
+    if engine.dialect.name != "postgresql":
+        yield inside
+        return
+    from psycopg.pq import TransactionStatus
+
+    def after(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if cursor.connection.info.transaction_status != TransactionStatus.IDLE:
+            inside.append(statement)
+
+    sa.event.listen(engine, "after_cursor_execute", after)
+    try:
+        yield inside
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", after)
+
+
 def scanners(body: str) -> list[tuple[str, str]]:
     """The camera scanners of a page (templates/_macros/qr_scanner.html): each one's id prefix and the label of its
     camera picture, asserting the rest of the macro's markup (panel, start and stop buttons) is there too."""

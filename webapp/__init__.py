@@ -60,8 +60,9 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name != "sqlite":  # a file has nothing to lose its connection to
-            from webapp.db import ping_idle_connections
+            from webapp.db import ping_idle_connections, read_outside_transactions
 
+            read_outside_transactions(db.engine)  # before the ping, which then runs outside a transaction too
             ping_idle_connections(db.engine, app.config["DATABASE_PING_AFTER_IDLE"])
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     login_manager.init_app(app)

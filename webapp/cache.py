@@ -145,15 +145,22 @@ def clear() -> None:
 # --- Public figures, kept for a short time ---------------------------------------------------------------------
 
 
-def _figures() -> dict[tuple[str, Hashable], tuple[float, Any]]:
-    return current_app.extensions.setdefault("figure_cache", {})  # type: ignore[no-any-return]
+def _figures(through_writes: bool = False) -> dict[tuple[str, Hashable], tuple[float, Any]]:
+    name = "figure_cache_through_writes" if through_writes else "figure_cache"
+    return current_app.extensions.setdefault(name, {})  # type: ignore[no-any-return]
 
 
-def remember(name: str, seconds: float, key: Hashable, compute: Callable[[], T]) -> T:
-    """``compute()``, kept in this process for ``seconds`` under (``name``, ``key``). The value must be immutable."""
+def remember(
+    name: str, seconds: float, key: Hashable, compute: Callable[[], T], *, through_writes: bool = False
+) -> T:
+    """``compute()``, kept in this process for ``seconds`` under (``name``, ``key``). The value must be immutable.
+
+    ``through_writes``: kept for its whole time even when this process writes reports or points meanwhile, for a
+    costly figure of a whole period whose page says how old it may be (the open-data month): under a steady flow
+    of reports every write would otherwise recount it. Static data that changed still forgets it."""
     if not has_app_context():
         return compute()
-    figures = _figures()
+    figures = _figures(through_writes)
     now = time.monotonic()
     entry = figures.get((name, key))
     if entry is not None and entry[0] > now:
@@ -161,6 +168,11 @@ def remember(name: str, seconds: float, key: Hashable, compute: Callable[[], T])
     value = compute()
     if g.get("_figures_written"):
         return value  # computed from this transaction's own changes, which may still roll back
+    if through_writes:  # small figures, few keys: counted, not measured
+        if len(figures) >= FIGURES_MAX:
+            figures.clear()
+        figures[(name, key)] = (now + seconds, value)
+        return value
     size = _size(value)
     chars = current_app.extensions.get("figure_chars", 0) + size - (_size(entry[1]) if entry is not None else 0)
     if len(figures) >= FIGURES_MAX or chars > FIGURES_MAX_CHARS:
@@ -190,9 +202,12 @@ def fragment(name: str, key: Hashable, render: Callable[[], T], *, shared_as: st
     return remember(f"fragment:{name}", seconds, (shared_as, str(request_locale()), key), render)
 
 
-def forget_figures() -> None:
+def forget_figures(*, written: bool = False) -> None:
+    """Forget this process's figures and pieces of pages; ``written``: only those a write makes stale."""
     if has_app_context():
         _figures().clear()
+        if not written:
+            _figures(through_writes=True).clear()
         current_app.extensions["figure_chars"] = 0
 
 
@@ -200,7 +215,7 @@ _WATCHED: set[type] = set()
 
 
 def _written(session: Session) -> None:
-    forget_figures()
+    forget_figures(written=True)
     session.info["figures_written"] = True
     if has_app_context():
         g._figures_written = True
@@ -225,7 +240,7 @@ def _on_execute(state: Any) -> None:
 def _after_commit(session: Session) -> None:
     # Again once committed: another thread of this process may have kept what it read in between.
     if not session.in_nested_transaction() and session.info.pop("figures_written", False):
-        forget_figures()
+        forget_figures(written=True)
 
 
 def forget_figures_on_flush(*models: type) -> None:

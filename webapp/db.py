@@ -6,6 +6,7 @@ Services use ``db.session`` and call ``flush()``; only views and CLI commands co
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -98,6 +99,66 @@ def ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
         except Exception as error:  # whatever the driver raises for a dead connection
             # The pool's other connections are as old: replace every one of them, and this one now.
             raise sa.exc.InvalidatePoolError(str(error)) from error
+
+
+# A statement that only reads: it starts with SELECT, takes no row lock and calls no function that changes the
+# session's state or takes a transaction-scoped lock. Anything else (writes, SAVEPOINT, DDL, text we cannot
+# classify) is treated as writing.
+_PLAIN_READ = re.compile(r"\s*SELECT\b", re.IGNORECASE)
+_NOT_PLAIN = re.compile(
+    r"\bFOR\s+(?:UPDATE|SHARE|NO\s+KEY\s+UPDATE|KEY\s+SHARE)\b|\bpg_advisory|\b(?:nextval|setval|set_config)\s*\(",
+    re.IGNORECASE,
+)
+_read_only_statements: dict[str, bool] = {}
+
+
+def is_plain_read(statement: str) -> bool:
+    known = _read_only_statements.get(statement)
+    if known is None:
+        known = bool(_PLAIN_READ.match(statement)) and not _NOT_PLAIN.search(statement)
+        if len(_read_only_statements) < 5000:  # statements come from SQLAlchemy's cache: a bounded set
+            _read_only_statements[statement] = known
+    return known
+
+
+def read_outside_transactions(engine: Engine) -> None:
+    """PostgreSQL: a session's reads run without a transaction until its first statement that writes or locks.
+
+    psycopg, like every DB-API driver, opens a transaction with a BEGIN round trip before a connection's first
+    statement, and the session ends it with a ROLLBACK round trip even when it only read. A page that reads
+    in three statements paid five round trips, and a sync worker waits through each. So a connection is handed
+    out in autocommit mode, and the first statement that is not a plain read (``is_plain_read``) switches it back
+    before it runs: that statement and everything after it, until the session commits or rolls back, are one
+    transaction as before. At READ COMMITTED, PostgreSQL's default and ours, every statement sees its own
+    snapshot inside a transaction too, so the reads see what they saw before. Python's SQLite driver already
+    behaves this way (it begins a transaction before the first write only).
+
+    A connection is switched to autocommit only when no transaction is open, so an open transaction is never cut
+    short; after a commit or a rollback, reads run outside a transaction again."""
+    if engine.dialect.driver != "psycopg":
+        return
+    from psycopg.pq import TransactionStatus
+
+    idle = TransactionStatus.IDLE
+
+    @sa.event.listens_for(engine, "checkout")
+    def _autocommit_while_reading(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if dbapi_connection.info.transaction_status == idle:
+            dbapi_connection.autocommit = True
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _begin_before_writing(
+        conn: sa.Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # asked for by the caller (VACUUM, CREATE DATABASE): every statement on its own
+        dbapi_connection = cursor.connection
+        plain_read = is_plain_read(statement)
+        if dbapi_connection.autocommit:
+            if not plain_read:
+                dbapi_connection.autocommit = False  # the driver sends BEGIN with this statement
+        elif plain_read and dbapi_connection.info.transaction_status == idle:
+            dbapi_connection.autocommit = True  # a commit or rollback ended the transaction: read outside again
 
 
 def is_postgres() -> bool:

@@ -840,3 +840,27 @@ def test_the_points_page_overview_agrees_with_each_figure(ctx, admin):
     assert awards.overview(resident, at=moments[0]).daily_cap == 1
     assert awards.overview(resident, at=moments[1]).expiring == (30, date(month.year, 12, 31))
     assert awards.overview(make_user(), at=moments[1]) == awards.Overview(0, None, None)  # nobody else's figures
+
+
+def test_the_points_page_in_one_statement_is_the_overview_with_the_history(ctx, admin):
+    """``points_page`` joins the newest history rows to the overview: the same figures as ``overview`` and the same
+    rows, in the same order, as ``ledger.history``, for a resident with none, one and more rows than it shows
+    (its statements are counted in tests/web/test_query_budgets.py)."""
+    month = future_month()
+    rules.publish(
+        {"daily_report_cap": 1}, effective_from=datetime(month.year, month.month, 1, tzinfo=LOCAL), admin=admin
+    )
+    resident, other = make_user(), make_user()
+    at = local(month.year, 12, 2, 8)
+    assert awards.points_page(resident, history_limit=3, at=at) == (awards.Overview(0, None, None), [])
+    give(other, 5, at=local(month.year - 1, 3, 1))
+    for number in range(5):
+        give(resident, 10 + number, at=local(month.year - 1, 3, 1 + number))
+        if number == 0:
+            opened(resident, local(month.year, month.month, 3, 9))  # awards points: the daily cap is reached
+        for limit in (1, 3, 10):
+            overview, history = awards.points_page(resident, history_limit=limit, at=at)
+            assert overview == awards.overview(resident, at=at)
+            assert history == ledger.history(resident, limit=limit)
+    assert overview.expiring is not None and overview.daily_cap is None  # the cap is of another day
+    assert len(history) == 6 and [amount for _, amount in history][-5:] == [14, 13, 12, 11, 10][-5:]

@@ -190,3 +190,38 @@ def test_department_staff_without_a_department_see_no_emergencies(ctx):
     make_case(emergency=True)  # pending review: no department has it yet
     make_case(emergency=True, status=S.DISPATCHED, department_id=make_department().id)
     assert emergency.unacknowledged(make_staff(Role.DEPARTMENT)) == []
+
+
+def test_only_changes_the_banner_shows_move_its_shared_counter(ctx):
+    """Every bump updates one shared row: an emergency's notes, photos and events, written often, leave it alone."""
+    from webapp.cache import CacheVersion
+
+    def counter() -> int:
+        return db.session.scalar(sa.select(CacheVersion.version).where(CacheVersion.name == "emergencies")) or 0
+
+    department = make_department()
+    before = counter()
+    report = make_case(emergency=True, status=S.DISPATCHED)
+    assert counter() > before  # a new emergency
+    made = counter()
+    ordinary = make_case()
+    ordinary.description = "另一处"
+    db.session.flush()
+    assert counter() == made  # neither is nor was an emergency
+
+    report.description = "井盖周围已设置警示"
+    report.address = "千峰南路 12 号 东侧"
+    db.session.flush()
+    assert counter() == made  # nothing the banner shows
+
+    for change in (
+        lambda: setattr(report, "department_id", department.id),
+        lambda: setattr(report, "status", S.IN_PROGRESS),
+        lambda: setattr(report, "emergency_acknowledged_at", report.created_at),
+        lambda: setattr(report, "emergency", False),
+    ):
+        now = counter()
+        change()
+        db.session.flush()
+        assert counter() == now + 1
+    assert banner_ids(make_staff(Role.REVIEWER)) == []

@@ -53,6 +53,7 @@ def test_anyone_reads_the_open_data_page(client, reports):
     assert "王阿姨" not in page and PHONE not in page
     assert "CC BY 4.0" in page
     assert 'href="/open-data/reports.csv"' in response.get_data(as_text=True)
+    assert "以上数字每 5 分钟重新统计一次" in page  # the month's figures are kept that long, writes or not
 
 
 def test_the_list_fragment_and_its_pages(app, client):

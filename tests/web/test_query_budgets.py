@@ -1,5 +1,5 @@
 """Query budgets: every list page sends the same number of SQL statements whether it shows 1 item or 50, and no
-more than its ceiling (resident pages 6, staff pages 6, /points 4).
+more than its ceiling (resident pages 6, staff pages 6, /points 3).
 
 Each test renders the page once to warm what a worker keeps between requests (the logged-in user's session,
 the cached category data), then counts the statements of the next request with 1 item, adds 49 more and counts
@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.factories import make_user
-from tests.helpers import HX, count_queries, login
+from tests.helpers import HX, count_queries, login, statements_in_transactions
 from tests.unit.cases import make_case, make_department, make_grid, make_staff
 from webapp.accounts.models import Role, User
 from webapp.db import db, utcnow
@@ -28,8 +28,8 @@ from webapp.reports.status import ReportStatus
 pytestmark = pytest.mark.commits  # counts the statements of a request: the test transaction would add SAVEPOINTs
 
 RESIDENT_CEILING = 6
-STAFF_CEILING = 6  # the review queue: user, its ids, the rows with photos, the counts, the banner, the cache counters
-POINTS_CEILING = 4  # the user with their badge, the overview, the history (and the cache counters)
+STAFF_CEILING = 6  # the review queue: user, its page of rows with photos, the counts, the banner, the cache counters
+POINTS_CEILING = 3  # the user with their badge, the overview with the history (awards.points_page), the cache counters
 # Items are spread over several grids (and categories), so a lazy load per distinct grid would show.
 GRIDS = [f"14010900100{n:04d}" for n in range(1, 8)]
 
@@ -45,9 +45,11 @@ def statements(app: Flask, client: FlaskClient, path: str, headers: dict[str, st
     client.get(path, headers=headers or {})  # warm: session, caches
     with app.app_context():
         engine = db.engine
-    with count_queries(engine) as sent:
+    with count_queries(engine) as sent, statements_in_transactions(engine) as in_transaction:
         response = client.get(path, headers=headers or {})
     assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+    # On PostgreSQL a page that only reads pays no BEGIN and no ROLLBACK round trip either.
+    assert not in_transaction, f"{path} read inside a transaction:\n" + "\n".join(in_transaction)
     return sent
 
 

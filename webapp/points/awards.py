@@ -460,31 +460,67 @@ def _overview_statement() -> sa.Select[Any]:
     # Built once, with parameters: building it (and its cache key) on every request cost more CPU than running it.
     return sa.select(
         Account,
-        ledger.balance_stmt(Account.id).scalar_subquery(),
-        _first_due(Account.id, sa.bindparam("before")).scalar_subquery(),
-        _awards_counted(Account.id, sa.bindparam("start"), sa.bindparam("end"), REPORT_REASONS).scalar_subquery(),
+        ledger.balance_stmt(Account.id).scalar_subquery().label("balance"),
+        _first_due(Account.id, sa.bindparam("before")).scalar_subquery().label("first_due"),
+        _awards_counted(Account.id, sa.bindparam("start"), sa.bindparam("end"), REPORT_REASONS)
+        .scalar_subquery()
+        .label("awarded_today"),
     ).where(Account.kind == AccountKind.RESIDENT, Account.user_id == sa.bindparam("user_id"))
 
 
-def overview(user: User, *, within_days: int = 30, at: datetime | None = None) -> Overview:
-    """Balance, ``expiring_soon`` and ``daily_cap_reached`` of ``user`` in one statement (the points page is the
-    resident's most visited logged-in page); the expiry replay only runs when some credit is due."""
-    at = at or utcnow()
+def _overview_params(user: User, within_days: int, at: datetime) -> dict[str, Any]:
     today = local_date(at)
     start, end = day_bounds(today)
-    before = today + timedelta(days=within_days + 1)
-    row = db.session.execute(
-        _overview_statement(), {"user_id": user.id, "before": before, "start": start, "end": end}
-    ).first()
-    if row is None:
-        return Overview(0, None, None)
+    return {"user_id": user.id, "before": today + timedelta(days=within_days + 1), "start": start, "end": end}
+
+
+def _overview_of(row: Any, params: dict[str, Any], at: datetime) -> Overview:
     account, balance, due, awarded_today = row
-    amount = _expiring_of(account, before=before) if due is not None else 0
+    amount = _expiring_of(account, before=params["before"]) if due is not None else 0
     cap = int(rules.effective(at)["daily_report_cap"])
     return Overview(
         int(balance or 0),
-        (amount, date(today.year, 12, 31)) if amount > 0 else None,
+        (amount, date(local_date(at).year, 12, 31)) if amount > 0 else None,
         cap if int(awarded_today or 0) >= cap else None,
+    )
+
+
+def overview(user: User, *, within_days: int = 30, at: datetime | None = None) -> Overview:
+    """Balance, ``expiring_soon`` and ``daily_cap_reached`` of ``user`` in one statement; the expiry replay only
+    runs when some credit is due."""
+    at = at or utcnow()
+    params = _overview_params(user, within_days, at)
+    row = db.session.execute(_overview_statement(), params).first()
+    return _overview_of(row, params, at) if row is not None else Overview(0, None, None)
+
+
+def points_page(
+    user: User, *, history_limit: int, within_days: int = 30, at: datetime | None = None
+) -> tuple[Overview, list[tuple[LedgerTransaction, int]]]:
+    """The points page, the resident's most visited logged-in page, in one statement: ``overview`` with the
+    newest ``history_limit`` rows of ``ledger.history`` joined to it (each round trip to the database is time a
+    worker waits). The same figures and rows as those two functions."""
+    at = at or utcnow()
+    params = _overview_params(user, within_days, at)
+    rows = db.session.execute(_page_statement(history_limit), params).all()
+    if not rows:
+        return Overview(0, None, None), []
+    history = [(transaction, amount) for *_, transaction, amount in rows if transaction is not None]
+    return _overview_of(rows[0][:4], params, at), history
+
+
+@functools.cache
+def _page_statement(history_limit: int) -> sa.Select[Any]:
+    # The history's LIMIT applies inside its subquery; joined on true, so a resident with no history still gets
+    # their overview (one row, the history's columns NULL). No LATERAL: SQLite has none, and neither needs one.
+    top = _overview_statement().subquery("overview")
+    rows = ledger.history_statement(history_limit).subquery("history")
+    account, transaction = sa.orm.aliased(Account, top), sa.orm.aliased(LedgerTransaction, rows)
+    return (
+        sa.select(account, top.c.balance, top.c.first_due, top.c.awarded_today, transaction, rows.c.amount)
+        .select_from(top)
+        .outerjoin(rows, sa.true())
+        .order_by(rows.c.created_at.desc(), rows.c.id.desc())
     )
 
 

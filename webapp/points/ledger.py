@@ -150,12 +150,12 @@ def balance_of(user: User) -> int:
 
 def history(user: User, limit: int = 100) -> list[tuple[LedgerTransaction, int]]:
     """The resident's transactions, newest first, with what each did to their balance."""
-    rows = db.session.execute(_history_statement(limit), {"user_id": user.id}).all()
+    rows = db.session.execute(history_statement(limit), {"user_id": user.id}).all()
     return [(transaction, amount) for transaction, amount in rows]
 
 
 @functools.cache
-def _history_statement(limit: int) -> sa.Select[Any]:
+def history_statement(limit: int) -> sa.Select[Any]:
     # Built once per limit (the points page reads it on every visit; building a statement costs CPU too).
     return (
         sa.select(LedgerTransaction, LedgerEntry.amount)

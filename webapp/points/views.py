@@ -97,12 +97,13 @@ def _no_store(response: Response) -> Response:
 @bp.get("/points")
 @login_required
 def index() -> Response:
+    overview, history = awards.points_page(current_user, history_limit=HISTORY_SHOWN)
     return _no_store(
         page_or_fragment(
             "points/index.html",
             "points/_index.html",
-            overview=awards.overview(current_user),
-            history=ledger.history(current_user, limit=HISTORY_SHOWN),
+            overview=overview,
+            history=history,
             history_limit=HISTORY_SHOWN,
         )
     )

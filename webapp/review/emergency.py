@@ -62,7 +62,8 @@ class Banner:
 @static_cache.cached("emergencies")
 def _open_emergencies() -> tuple[Banner, ...]:
     """Every open emergency nobody has acknowledged (a handful at most), oldest first: a copy per process, bumped by
-    any flush of a report that is or was an emergency (below), so staff pages do not ask on every request."""
+    any flush that changes what it holds of a report that is or was an emergency (below), so staff pages do not
+    ask on every request."""
     rows = db.session.execute(
         sa.select(Report.id, Report.category_code, Report.department_id, Report.created_at)
         .where(
@@ -75,14 +76,21 @@ def _open_emergencies() -> tuple[Banner, ...]:
     return tuple(Banner(*row) for row in rows)
 
 
-def _touches_an_emergency(report: Report) -> bool:
+# What the banner's copy holds of a report or selects it by: only a flush that changes one of these moves the
+# shared counter (an emergency's events, photos and notes are written often, and every bump updates one row).
+_BANNER_FIELDS = ("emergency", "emergency_acknowledged_at", "status", "category_code", "department_id")
+
+
+def _changes_the_banner(report: Report) -> bool:
     state = sa.inspect(report)
-    if "emergency" not in state.dict:
-        return True  # not loaded: cannot tell, so count it
-    return bool(state.dict["emergency"]) or state.attrs.emergency.history.has_changes()
+    is_or_was = bool(state.dict.get("emergency", True)) or state.attrs.emergency.history.has_changes()
+    if state.deleted:
+        return is_or_was
+    # An attribute that is not loaded was not changed either (setting it loads it).
+    return is_or_was and any(state.attrs[field].history.has_changes() for field in _BANNER_FIELDS)
 
 
-static_cache.bump_on_flush("emergencies", Report, when=_touches_an_emergency)
+static_cache.bump_on_flush("emergencies", Report, when=_changes_the_banner)
 
 
 def unacknowledged(user: User, limit: int = 5) -> list[Banner]:
