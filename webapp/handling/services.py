@@ -11,12 +11,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
-from sqlalchemy.orm import load_only
 
 from webapp.accounts.models import Department, Role, User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
 from webapp.geo.distance import haversine_m
+from webapp.geo.models import Grid
 from webapp.notifications import services as notifications
 from webapp.pagination import Page
 from webapp.reports import services as reports
@@ -37,9 +37,27 @@ class HandlingError(DomainError):
     code = "invalid"
 
 
+@dataclass(frozen=True, slots=True)
+class InboxCase:
+    """A case as its card in the inbox shows it, read as plain columns: loading Report, Category and Grid objects
+    was the larger part of each card's cost. The category's name comes from the process's copy of the taxonomy."""
+
+    id: int
+    status: ReportStatus
+    emergency: bool
+    category_code: str
+    place: str  # the address, else the grid's label
+    dispatched_at: datetime | None
+    due_at: datetime | None
+
+    @property
+    def category_name(self) -> str:
+        return taxonomy.category_name(self.category_code)
+
+
 @dataclass(frozen=True)
 class InboxItem:
-    report: Report
+    case: InboxCase
     light: Light | None
 
 
@@ -58,22 +76,26 @@ def _open_cases(*where: Any) -> list[Any]:
     return [Report.department_id == sa.bindparam("department_id"), Report.status.in_(INBOX_STATUSES), *where]
 
 
-# What a card of the inbox shows (templates/handling/_inbox.html), with its category and grid label; any other
-# column raises (loading all of a report's columns was about half of the cost of each card).
-INBOX_LOAD = (
-    load_only(
-        Report.id,
-        Report.status,
-        Report.emergency,
-        Report.address,
-        Report.category_code,
-        Report.grid_code,
-        Report.dispatched_at,
-        Report.due_at,
-        raiseload=True,
-    ),
-    *reports.CASE_LIST_LOAD,
+# What a card of the inbox shows (templates/handling/_inbox.html, InboxCase), with the grid's names for its label.
+_INBOX_COLUMNS = (
+    Report.id,
+    Report.status,
+    Report.emergency,
+    Report.category_code,
+    Report.address,
+    Report.dispatched_at,
+    Report.due_at,
+    Grid.street_name,
+    Grid.community_name,
+    Grid.name,
+    Grid.code,
 )
+
+
+def _inbox_case(row: Any) -> InboxCase:
+    place = row.address or (Grid.label_of(row.street_name, row.community_name, row.name, row.code) if row.code else "")
+    return InboxCase(row.id, row.status, row.emergency, row.category_code, place, row.dispatched_at, row.due_at)
+
 
 # The deadline has passed: the red light, in SQL (the light is red once now >= due, whatever the calendar).
 _OVERDUE = (Report.dispatched_at.is_not(None), Report.due_at <= sa.bindparam("now"))
@@ -84,11 +106,11 @@ _NOT_DUE = (Report.dispatched_at.is_not(None), Report.due_at > sa.bindparam("now
 # The inbox's statements are built once: building a statement and its cache key on every request cost about as
 # much CPU as running it.
 @functools.cache
-def _inbox_page(overdue_only: bool) -> sa.Select[tuple[Report, int]]:
+def _inbox_page(overdue_only: bool) -> sa.Select[Any]:
     """One page of the open cases with the number of all of them (a window count: no second statement)."""
     return (
-        sa.select(Report, sa.func.count().over().label("total"))
-        .options(*INBOX_LOAD)
+        sa.select(*_INBOX_COLUMNS, sa.func.count().over().label("total"))
+        .outerjoin(Grid, Grid.code == Report.grid_code)
         .where(*_open_cases(*(_OVERDUE if overdue_only else ())))
         .order_by(*INBOX_ORDER)
         .offset(sa.bindparam("offset"))
@@ -109,8 +131,12 @@ def _not_due_deadlines() -> sa.Select[tuple[int, datetime, datetime]]:
 
 
 @functools.cache
-def _inbox_rows() -> sa.Select[tuple[Report]]:
-    return sa.select(Report).options(*INBOX_LOAD).where(Report.id.in_(sa.bindparam("ids", expanding=True)))
+def _inbox_rows() -> sa.Select[Any]:
+    return (
+        sa.select(*_INBOX_COLUMNS)
+        .outerjoin(Grid, Grid.code == Report.grid_code)
+        .where(Report.id.in_(sa.bindparam("ids", expanding=True)))
+    )
 
 
 def inbox(
@@ -141,8 +167,8 @@ def inbox(
         total = len(ids)
         page = min(page, max(1, math.ceil(total / per_page)))
         wanted = ids[(page - 1) * per_page : page * per_page]
-        rows = {r.id: r for r in db.session.scalars(_inbox_rows(), {"ids": wanted})} if wanted else {}
-        cases = [rows[i] for i in wanted if i in rows]
+        rows = {row.id: row for row in db.session.execute(_inbox_rows(), {"ids": wanted})} if wanted else {}
+        found = [rows[i] for i in wanted if i in rows]
     else:
         overdue_only = only == Light.RED.value
         window = {"offset": (page - 1) * per_page, "limit": per_page}
@@ -154,10 +180,12 @@ def inbox(
             window = {"offset": (page - 1) * per_page, "limit": per_page}
             found = db.session.execute(_inbox_page(overdue_only), params | window).all() if total else []
             total = found[0].total if found else total
-        cases = [row[0] for row in found]
     items = [
-        InboxItem(r, light(calendar, r.dispatched_at, r.due_at, now) if r.due_at and r.dispatched_at else None)
-        for r in cases
+        InboxItem(
+            _inbox_case(row),
+            light(calendar, row.dispatched_at, row.due_at, now) if row.due_at and row.dispatched_at else None,
+        )
+        for row in found
     ]
     return Page(items, page, per_page, total)
 
