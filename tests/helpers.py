@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import sqlalchemy as sa
 from flask.testing import FlaskClient
@@ -55,47 +55,48 @@ _SAVEPOINT_STATEMENTS = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOIN
 
 
 @contextmanager
-def count_queries(engine: sa.Engine | None = None) -> Iterator[list[str]]:
+def _statements(engine: sa.Engine | None, event: str, keep) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+    """The statements sent inside the block for which ``keep(statement, cursor)`` holds."""
+    engine = engine or db.engine
+    kept: list[str] = []
+
+    def listener(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if keep(statement, cursor):
+            kept.append(statement)
+
+    sa.event.listen(engine, event, listener)
+    try:
+        yield kept
+    finally:
+        sa.event.remove(engine, event, listener)
+
+
+def count_queries(engine: sa.Engine | None = None) -> AbstractContextManager[list[str]]:
     """Collect every SQL statement sent to the database inside the block (one entry per execution).
 
     Savepoints are left out: the tests run each test inside one transaction and every session joins it with a
     savepoint (tests/conftest.py), which production does not do."""
-    engine = engine or db.engine
-    statements: list[str] = []
-
-    def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if not statement.lstrip().upper().startswith(_SAVEPOINT_STATEMENTS):
-            statements.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", before)
+    return _statements(
+        engine,
+        "before_cursor_execute",
+        lambda statement, _: not statement.lstrip().upper().startswith(_SAVEPOINT_STATEMENTS),
+    )
 
 
-@contextmanager
-def statements_in_transactions(engine: sa.Engine | None = None) -> Iterator[list[str]]:
+def statements_in_transactions(engine: sa.Engine | None = None) -> AbstractContextManager[list[str]]:
     """Collect the statements that ran inside a transaction the server held open (PostgreSQL; nothing on SQLite).
 
     A page that only reads runs outside a transaction (webapp.db.read_outside_transactions): none of its
     statements shows here, which means it paid no BEGIN and no ROLLBACK round trip."""
-    engine = engine or db.engine
-    inside: list[str] = []
-    if engine.dialect.name != "postgresql":
-        yield inside
-        return
+    if (engine or db.engine).dialect.name != "postgresql":
+        return _statements(engine, "after_cursor_execute", lambda statement, cursor: False)
     from psycopg.pq import TransactionStatus
 
-    def after(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if cursor.connection.info.transaction_status != TransactionStatus.IDLE:
-            inside.append(statement)
-
-    sa.event.listen(engine, "after_cursor_execute", after)
-    try:
-        yield inside
-    finally:
-        sa.event.remove(engine, "after_cursor_execute", after)
+    return _statements(
+        engine,
+        "after_cursor_execute",
+        lambda statement, cursor: cursor.connection.info.transaction_status != TransactionStatus.IDLE,
+    )
 
 
 def scanners(body: str) -> list[tuple[str, str]]:
