@@ -213,7 +213,8 @@ def test_cmyk_jpeg_is_stored_as_rgb_with_the_right_colours() -> None:
         assert original.mode == "CMYK"
         reference = original.convert("RGB")
     # Pillow's CMYK -> RGB conversion through the same JPEG encoder: identical (inverted CMYK: ~240 off).
-    assert mean_difference(display, Image.open(io.BytesIO(encode(reference, "JPEG", quality=80)))) < 1
+    as_encoded = encode(reference, "JPEG", quality=pipeline.DISPLAY_QUALITY)
+    assert mean_difference(display, Image.open(io.BytesIO(as_encoded))) < 1
     assert mean_difference(display, reference) < 10
 
 
@@ -419,6 +420,46 @@ def test_big_jpegs_are_decoded_at_reduced_scale(phone_photo: bytes, monkeypatch:
     calls.clear()
     process_photo(read("flower.jpg"))  # already small: no draft
     assert calls == []
+
+
+def test_list_thumbnails_are_sampled_then_averaged(phone_photo: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From a reduction of 6 up, the thumbnail is sampled from the display copy at most 1.5 px apart and the samples
+    are averaged with reduce(); it stays close to the exact area average. Smaller reductions keep the two-step
+    shrink."""
+    reductions: list[object] = []
+    original_reduce = Image.Image.reduce
+
+    def spy(self, factor, box=None):  # type: ignore[no-untyped-def]
+        reductions.append(factor)
+        return original_reduce(self, factor, box)
+
+    monkeypatch.setattr(Image.Image, "reduce", spy)
+    result = process_photo(phone_photo, thumb_edge=160, thumb_quality=60)
+    assert (result.width, result.height) == (1200, 1600)
+    assert (result.thumb_width, result.thumb_height) == (120, 160)
+    # The display copy: libjpeg's draft did the reduction. The thumbnail: a reduction of 10, so 7x7 samples per
+    # pixel (840x1120 samples, 1.43 px apart), averaged by reduce(7).
+    assert reductions == [7]
+    display = Image.open(io.BytesIO(result.display))
+    exact = display.resize((120, 160), Image.Resampling.BOX)  # the exact area average of the display copy
+    assert mean_difference(pipeline._thumbnail(display, 160), exact) < 1  # before JPEG encoding: 0.3 levels
+
+    reductions.clear()
+    result = process_photo(phone_photo)  # 1200x1600 to 240x320: a reduction of 5
+    assert (result.thumb_width, result.thumb_height) == (240, 320)
+    assert reductions == [5]  # the two-step shrink: reduce(5), then a box resample (none needed here)
+
+
+@pytest.mark.parametrize("period", [2.0, 2.2, 2.6, 3.0, 4.0, 6.0])
+def test_thumbnail_of_a_fine_grating_stays_near_grey(period: float) -> None:
+    """Samples 1.5 px apart can alias a grating finer than 3 px; the thumbnail of the 1200 px copy swings by less
+    than half the grating's contrast (the exact area average itself swings by up to a third)."""
+    row = [round(127.5 + 127.5 * math.cos(2 * math.pi * x / period)) for x in range(1200)]
+    grating = Image.new("L", (1200, 900))
+    grating.putdata(row * 900)
+    result = process_photo(encode(grating, "PNG"), thumb_edge=160)
+    low, high = Image.open(io.BytesIO(result.thumbnail)).convert("L").getextrema()
+    assert (high - low) / 2 < 0.5 * 127.5
 
 
 def test_png_exif_orientation_is_applied() -> None:

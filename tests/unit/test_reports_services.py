@@ -70,6 +70,31 @@ def test_a_replay_committed_while_the_first_copy_is_being_written_ends_as_a_repl
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Report)) == 1
 
 
+def test_the_replay_check_reads_three_columns_and_loads_the_report_only_for_a_replay(ctx, storage):
+    user = make_user()
+    data = new_report_data()
+    first, _ = services.submit_report(user, data, storage=storage)
+    db.session.flush()
+    first_id = first.id
+    db.session.expunge_all()  # a later request: nothing of the first one in the session
+    user = db.session.get(type(user), user.id)
+    statements: list[str] = []
+
+    def record(*args):  # type: ignore[no-untyped-def]
+        statements.append(args[2])
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert services._existing_for_replay(user, new_report_data(), "whatever") is None
+        assert "categories" not in statements[-1] and "description" not in statements[-1]
+        replay = services._existing_for_replay(user, data, services.payload_hash(data))
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert isinstance(replay, Report) and replay.id == first_id
+    with pytest.raises(services.IdempotencyConflict):
+        services._existing_for_replay(user, data, "another fingerprint")
+
+
 def test_payload_hash_ignores_surrounding_spaces_but_not_photos():
     a = new_report_data(client_id="x", description=" 满了 ")
     b = new_report_data(client_id="x", description="满了")
