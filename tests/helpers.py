@@ -97,3 +97,16 @@ def statements_in_transactions(engine: sa.Engine | None = None) -> AbstractConte
         "after_cursor_execute",
         lambda statement, cursor: cursor.connection.info.transaction_status != TransactionStatus.IDLE,
     )
+
+
+def scanners(body: str) -> list[tuple[str, str]]:
+    """The camera scanners of a page (templates/_macros/qr_scanner.html): each one's id prefix and the label of its
+    camera picture, asserting the rest of the macro's markup (panel, start and stop buttons) is there too."""
+    found = []
+    for prefix, label in re.findall(
+        r'<video id="([a-z-]*)scan-video" class="pa-scan-video" playsinline muted hidden aria-label="([^"]+)">', body
+    ):
+        for element in ("scanner", "scan-start", "scan-stop"):
+            assert f'id="{prefix}{element}"' in body, f"{prefix}{element} missing"
+        found.append((prefix, label))
+    return found

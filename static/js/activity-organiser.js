@@ -4,16 +4,15 @@
  */
 (() => {
   "use strict";
-  const scanner = document.getElementById("who-scanner");
-  if (!scanner || !window.CitizenGridQr) return;
-  const status = document.getElementById("who-scan-status");
+  if (!window.CitizenGridQr) return;
+  const parts = window.CitizenGridQr.parts("who-"); // templates/_macros/qr_scanner.html
+  const { panel, status } = parts;
+  if (!panel) return;
   const CODE = /^CGP\d{1,10}-[A-Z2-7]{10}$/i;
-  const say = (name) => { status.textContent = scanner.getAttribute(`data-msg-${name}`) || ""; };
+  const say = (name) => { status.textContent = panel.getAttribute(`data-msg-${name}`) || ""; };
 
   window.CitizenGridQr.scanner({
-    panel: scanner,
-    startButton: document.getElementById("who-scan-start"),
-    video: document.getElementById("who-scan-video"),
+    ...parts,
     say,
     read: (text) => (CODE.test(text.trim()) ? text.trim() : null),
     found: (code) => {

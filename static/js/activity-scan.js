@@ -75,13 +75,11 @@
   }
 
   // The camera scanner, where the browser can detect QR codes. Online a scanned code is simply opened.
-  const start = document.getElementById("act-scan-start");
-  const video = document.getElementById("act-scan-video");
-  if (!start || !video || !window.CitizenGridQr) return;
+  if (!window.CitizenGridQr) return;
+  const parts = window.CitizenGridQr.parts("act-"); // templates/_macros/qr_scanner.html, without its status line
+  if (!parts.panel) return;
   window.CitizenGridQr.scanner({
-    panel: start,
-    startButton: start,
-    video,
+    ...parts,
     say,
     read: parse,
     found: (scan) => {

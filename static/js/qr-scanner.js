@@ -6,6 +6,9 @@
  * the scanner is shown. `read(text)` turns a code's text into the value the page wants, or null for any other
  * code; `found(value)` is called once, after the camera has stopped; `say(name)` tells the page what to show
  * ("starting", "looking", "other", "denied"). The camera never stays on behind another page or tab.
+ *
+ * The markup is templates/_macros/qr_scanner.html's: CitizenGridQr.parts(prefix) finds its panel, buttons, video
+ * and status line by their ids (prefix + "scanner", "scan-start", "scan-stop", "scan-video", "scan-status").
  */
 ((root) => {
   "use strict";
@@ -99,7 +102,16 @@
     return true;
   }
 
-  const api = { scanner, supported };
+  // The elements of the macro's markup, ready to spread into scanner({ ...parts(prefix), say, read, found }).
+  const parts = (prefix, doc = root.document) => ({
+    panel: doc.getElementById(`${prefix}scanner`),
+    startButton: doc.getElementById(`${prefix}scan-start`),
+    stopButton: doc.getElementById(`${prefix}scan-stop`),
+    video: doc.getElementById(`${prefix}scan-video`),
+    status: doc.getElementById(`${prefix}scan-status`),
+  });
+
+  const api = { scanner, supported, parts };
   if (typeof module !== "undefined" && module.exports) module.exports = api;
   else root.CitizenGridQr = api;
 })(typeof self !== "undefined" ? self : globalThis);

@@ -1,16 +1,17 @@
 /* Handing over store orders: read the resident's QR code with the rear camera (qr-scanner.js) and fill in the
  * pickup code. Everywhere the browser cannot scan, the scanner stays hidden and the code is typed. The page works
- * without this file. No inline script, no eval: the messages come from data- attributes of #scanner.
+ * without this file. No inline script, no eval: the messages come from data- attributes of the scanner's panel
+ * (#scanner, templates/_macros/qr_scanner.html).
  */
 (() => {
   "use strict";
-  const scanner = document.getElementById("scanner");
   const input = document.getElementById("pickup-code");
   const form = document.getElementById("code-form");
-  if (!scanner || !input || !form || !window.CitizenGridQr) return;
-  const status = document.getElementById("scan-status");
-  const stopButton = document.getElementById("scan-stop");
-  const say = (name) => { status.textContent = scanner.getAttribute(`data-msg-${name}`) || ""; };
+  if (!input || !form || !window.CitizenGridQr) return;
+  const parts = window.CitizenGridQr.parts(""); // templates/_macros/qr_scanner.html
+  const { panel, status, stopButton } = parts;
+  if (!panel) return;
+  const say = (name) => { status.textContent = panel.getAttribute(`data-msg-${name}`) || ""; };
 
   // The pickup code is 8 digits; a QR code may hold just them or a link or text containing them.
   const pickupCode = (text) => {
@@ -21,10 +22,7 @@
   };
 
   window.CitizenGridQr.scanner({
-    panel: scanner,
-    startButton: document.getElementById("scan-start"),
-    stopButton,
-    video: document.getElementById("scan-video"),
+    ...parts,
     say,
     read: pickupCode,
     found: (code) => {

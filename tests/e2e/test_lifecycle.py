@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import assert_accessible, log_in
 from tests.factories import make_user
-from webapp.accounts.models import Department, Role
+from webapp.accounts.models import Department, Role, User
 from webapp.db import db
+from webapp.reports.status import ReportStatus
 from webapp.review.models import RoutingRule
 
 IMAGES = Path(__file__).resolve().parent.parent / "data" / "images"
@@ -103,6 +106,51 @@ def test_resident_reviewer_and_department_take_a_report_to_closed(browser, live_
     resident.get_by_role("button", name="提交评价").click()
     expect(resident.get_by_text("您给处理结果打了 4 星")).to_be_visible()
     assert_accessible(resident, "closed report")
+
+
+
+def test_a_department_worker_reaches_a_case_on_the_second_page_of_the_inbox(browser, live_server, app, people):
+    """More open cases than one page of the inbox holds: the pager (htmx, the address follows) leads to the rest,
+    nearest deadline first, and the count names all of them."""
+    from datetime import timedelta
+
+    from tests.unit.cases import make_case
+    from webapp.db import utcnow
+    from webapp.handling.services import INBOX_PER_PAGE
+
+    with app.app_context():
+        department_id = db.session.scalar(sa.select(Department.id).where(Department.code == "HW"))
+        resident = db.session.scalar(sa.select(User).where(User.phone == people["resident"]))
+        now = utcnow()
+        ids = []
+        for n in range(INBOX_PER_PAGE + 2):
+            report = make_case(
+                resident,
+                status=ReportStatus.DISPATCHED,
+                department_id=department_id,
+                dispatched_at=now - timedelta(hours=2),
+                due_at=now + timedelta(days=1, hours=n),
+            )
+            db.session.flush()
+            ids.append(report.id)
+        db.session.commit()
+    last = ids[-1]
+
+    base = live_server.url
+    staff = browser_for(browser, base, people["staff"])
+    staff.get_by_role("link", name="待办", exact=True).click()
+    expect(staff.locator("#inbox .count")).to_have_text(f"{len(ids)} 个案件")
+    expect(staff.get_by_role("link", name=f"#{last}")).to_have_count(0)
+    staff.locator("#inbox .pager a[rel=next]").click()
+    expect(staff).to_have_url(re.compile(r"/department/\?page=2$"))
+    expect(staff.locator("#inbox .pager")).to_contain_text("第 2 页，共 2 页")
+    expect(staff.locator("#inbox .count")).to_have_text(f"{len(ids)} 个案件")
+    assert_accessible(staff, "department inbox, page 2")
+    staff.get_by_role("link", name=f"#{last}").click()
+    expect(staff).to_have_url(re.compile(rf"/department/{last}$"))
+    expect(staff.locator(".light")).to_have_text("正常")
+    staff.go_back()
+    expect(staff.get_by_role("link", name=f"#{last}")).to_be_visible()  # back on page 2
 
 
 def _department_id(page: Page) -> int:

@@ -3,7 +3,7 @@
 "use strict";
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { scanner } = require("../../static/js/qr-scanner.js");
+const { scanner, parts: partsOf } = require("../../static/js/qr-scanner.js");
 
 const tick = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -140,4 +140,22 @@ test("without QR detection the scanner stays hidden", async () => {
     assert.equal(await scanner(parts), false);
     assert.equal(parts.panel.hidden, true);
   });
+});
+
+test("parts finds the macro's elements by their prefix (templates/_macros/qr_scanner.html)", () => {
+  const ids = ["who-scanner", "who-scan-start", "who-scan-stop", "who-scan-video", "who-scan-status", "scanner"];
+  const doc = { getElementById: (id) => (ids.includes(id) ? { id } : null) };
+  const found = partsOf("who-", doc);
+  assert.deepEqual(
+    Object.fromEntries(Object.entries(found).map(([name, element]) => [name, element && element.id])),
+    {
+      panel: "who-scanner",
+      startButton: "who-scan-start",
+      stopButton: "who-scan-stop",
+      video: "who-scan-video",
+      status: "who-scan-status",
+    },
+  );
+  assert.equal(partsOf("", doc).panel.id, "scanner");
+  assert.equal(partsOf("act-", doc).panel, null);
 });

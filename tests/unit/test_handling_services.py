@@ -18,6 +18,7 @@ from tests.unit.cases import (
     events_of,
     make_case,
     make_department,
+    make_grid,
     make_staff,
     notifications_of,
 )
@@ -45,6 +46,10 @@ def small_jpeg(pattern: int = 0) -> bytes:
 def at(day: int, hour: int, minute: int = 0) -> datetime:
     """Local time ``day`` days after Monday 2 March 2026."""
     return MONDAY.replace(hour=hour, minute=minute) + timedelta(days=day)
+
+
+def ids(*reports: Report) -> list[int]:
+    return [report.id for report in reports]
 
 
 def actions(report: Report) -> list[str]:
@@ -82,17 +87,77 @@ def test_inbox_lists_the_departments_open_cases_with_their_lights(ctx):
         case(at(-3, 9), 4, status=status)
     case(at(-3, 9), 4, department_id=other.id)
 
-    items = services.inbox(department, now=now)
-    assert [i.report for i in items] == [emergency, red, yellow, green, unknown]
-    assert [i.light for i in items] == [Light.GREEN, Light.RED, Light.YELLOW, Light.GREEN, None]
-    assert [i.report for i in services.inbox(department, only="red", now=now)] == [red]
-    assert [i.report for i in services.inbox(department, only="yellow", now=now)] == [yellow]
-    assert [i.report for i in services.inbox(department, only="green", now=now)] == [emergency, green]
-    assert len(services.inbox(department, only="purple", now=now)) == 5
+    result = services.inbox(department, now=now)
+    assert [i.case.id for i in result.items] == ids(emergency, red, yellow, green, unknown)
+    assert [i.light for i in result.items] == [Light.GREEN, Light.RED, Light.YELLOW, Light.GREEN, None]
+    assert result.total == 5 and result.pages == 1
+    assert [i.case.id for i in services.inbox(department, only="red", now=now).items] == ids(red)
+    assert [i.case.id for i in services.inbox(department, only="yellow", now=now).items] == ids(yellow)
+    assert [i.case.id for i in services.inbox(department, only="green", now=now).items] == ids(emergency, green)
+    assert services.inbox(department, only="purple", now=now).total == 5
     assert services.deadline_light(yellow, now=now) is Light.YELLOW
     assert services.deadline_light(yellow, now=at(0, 14)) is Light.RED
     assert services.deadline_light(yellow, now=at(0, 9)) is Light.GREEN
     assert services.deadline_light(unknown, now=now) is None
+
+
+
+def test_the_inbox_is_paged_in_its_order_with_the_count_of_every_case(ctx):
+    """Pages follow the inbox's order (emergencies, then the nearest deadline); the total counts every matching
+    case, also with a light filter; a page past the last one shows the last page."""
+    department, other = make_department(), make_department()
+    calendar = review.working_calendar()
+    now = at(0, 13, 40)
+    start = at(-3, 9)  # Friday
+
+    def case(hours: int, **fields) -> Report:  # type: ignore[no-untyped-def]
+        due = calendar.add(start, hours, TimeUnit.WORK_HOURS)
+        return make_case(status=S.SIGNED, department_id=department.id, dispatched_at=start, due_at=due, **fields)
+
+    overdue = [case(hours) for hours in (4, 3, 2, 1)]  # due on Friday: past
+    on_time = [case(40 + hours) for hours in range(4)]  # a week ahead: green
+    emergency = case(60, emergency=True)
+    make_case(status=S.SIGNED, department_id=other.id, dispatched_at=start, due_at=calendar.add(start, 1, "work_hours"))
+    expected = [emergency, *reversed(overdue), *on_time]
+
+    pages = [services.inbox(department, page=n, per_page=4, now=now) for n in (1, 2, 3)]
+    assert [i.case.id for p in pages for i in p.items] == ids(*expected)
+    assert [(p.page, p.pages, p.total) for p in pages] == [(1, 3, 9), (2, 3, 9), (3, 3, 9)]
+    assert [len(p.items) for p in pages] == [4, 4, 1]
+
+    past = services.inbox(department, page=7, per_page=4, now=now)
+    assert (past.page, past.total, [i.case.id for i in past.items]) == (3, 9, ids(on_time[-1]))
+
+    red = [services.inbox(department, only="red", page=n, per_page=3, now=now) for n in (1, 2)]
+    assert [i.case.id for p in red for i in p.items] == ids(*reversed(overdue))
+    assert [(p.total, p.pages) for p in red] == [(4, 2), (4, 2)]
+    assert services.inbox(department, only="red", page=5, per_page=3, now=now).page == 2
+
+    green = [services.inbox(department, only="green", page=n, per_page=3, now=now) for n in (1, 2)]
+    assert [i.case.id for p in green for i in p.items] == ids(emergency, *on_time)
+    assert [(p.total, p.pages) for p in green] == [(5, 2), (5, 2)]
+    assert all(i.light is Light.GREEN for p in green for i in p.items)
+    assert services.inbox(department, only="green", page=9, per_page=3, now=now).page == 2
+    assert services.inbox(department, only="yellow", now=now).total == 0
+
+    assert services.inbox(make_department(), page=3, now=now).items == []
+
+
+
+def test_an_inbox_card_names_the_address_else_the_grid(ctx):
+    department = make_department()
+    grid = make_grid("140109001001007")
+    grid.street_name, grid.community_name = "兴华街道", "和平社区"
+    with_address = make_case(status=S.SIGNED, department_id=department.id, address="千峰南路 12 号")
+    in_grid = make_case(status=S.SIGNED, department_id=department.id, address="", grid_code=grid.code)
+    nowhere = make_case(status=S.SIGNED, department_id=department.id, address="", grid_code=None)
+    db.session.flush()
+    cases = {item.case.id: item.case for item in services.inbox(department).items}
+    assert cases[with_address.id].place == "千峰南路 12 号"
+    assert cases[in_grid.id].place == grid.label == "兴华街道 和平社区 第007网格"
+    assert cases[nowhere.id].place == ""
+    assert cases[in_grid.id].category_name == in_grid.category.name
+    assert cases[in_grid.id].status is S.SIGNED
 
 
 # --- Department actions -------------------------------------------------------------------------------------------
@@ -191,7 +256,7 @@ def test_return_case_hands_it_back_to_the_reviewers(ctx):
     assert [n.kind for n in notifications_of(reviewer)] == ["returned"]
     assert [n.kind for n in notifications_of(admin)] == ["returned"]
     assert notifications_of(colleague) == []
-    assert services.inbox(department) == []
+    assert services.inbox(department).items == []
     assert review.queue("returned").items == [report]
 
 
@@ -360,5 +425,5 @@ def test_a_volunteers_fix_that_fails_the_check_goes_to_a_department(ctx, storage
     assert report.grid_code is None
     review.send_back(report, make_staff(Role.REVIEWER), "还有垃圾")
     assert report.status is S.REWORK and report.department is fallback and not report.self_handled
-    [item] = services.inbox(fallback)
-    assert item.report is report and item.light is Light.GREEN
+    [item] = services.inbox(fallback).items
+    assert item.case.id == report.id and item.light is Light.GREEN

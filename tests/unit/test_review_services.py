@@ -433,7 +433,7 @@ def test_send_back_of_a_volunteers_fix_hands_it_to_a_department(ctx):
     assert report.dispatched_at is not None
     assert report.due_at == services.working_calendar().add(report.dispatched_at, 4, HOURS)
     assert handling.deadline_light(report) is not None
-    assert [item.report for item in handling.inbox(owner)] == [report]
+    assert [item.case.id for item in handling.inbox(owner).items] == [report.id]
     assert [n.kind for n in notifications_of(staff)] == ["dispatched"]
 
 

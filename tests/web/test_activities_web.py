@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.factories import make_user
-from tests.helpers import HX, api_headers, csrf_token, login, post, text
+from tests.helpers import HX, api_headers, csrf_token, login, post, scanners, text
 from webapp import localtime
 from webapp.accounts.models import Department, Role
 from webapp.activities import certificates, checkin, services
@@ -499,3 +499,20 @@ def test_the_list_nearest_first_from_a_position_and_soonest_first_without(app, c
         response = client.get(f"/activities?{bad}")
         assert response.status_code == 200, bad
         assert order(response.get_data(as_text=True)) == ["没有标注的活动", "远处的活动", "普法活动", "近处的活动"]
+
+
+def test_every_scanning_page_has_the_same_labelled_scanner(app, client):
+    """One macro (templates/_macros/qr_scanner.html) for the organiser's panel and the check-in page (the hand-over
+    desk: tests/web/test_handover_web.py): start and stop buttons and a camera picture named in the reader's
+    language."""
+    with app.app_context():
+        admin = make_user(Role.ADMIN)
+        activity = make_activity(admin=admin)
+        db.session.commit()
+    login(client, admin)
+    assert scanners(client.get(f"/activities/{activity.id}/manage").get_data(as_text=True)) == [("who-", "摄像头画面")]
+    assert scanners(client.get("/activities/scan").get_data(as_text=True)) == [("act-", "摄像头画面")]
+    client.set_cookie("lang", "en")
+    manage = client.get(f"/activities/{activity.id}/manage").get_data(as_text=True)
+    assert scanners(manage) == [("who-", "Camera picture")]
+    assert 'data-msg-looking="Point the camera at the resident’s personal code."' in manage

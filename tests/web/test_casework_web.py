@@ -109,6 +109,121 @@ def test_reviewer_accepts_and_the_case_reaches_the_department(app, client, setup
     assert "<html" not in fragment.get_data(as_text=True)
 
 
+
+LISTED = re.compile(r'href="/department/(\d+)"')
+COUNT = re.compile(r'<p class="count"[^>]*>([^<]*)</p>')
+PAGER_LINK = re.compile(
+    r'<a class="button" href="([^"]+)" hx-get="[^"]+" hx-target="#inbox" hx-push-url="true" rel="(prev|next)"'
+)
+
+
+@pytest.fixture
+def crowded(app, setup):  # type: ignore[no-untyped-def]
+    """More open cases than one inbox page holds: the first ones overdue, in inbox order; three of another
+    department's, due first of all."""
+    from datetime import timedelta
+
+    from tests.unit.cases import make_case
+    from webapp.db import utcnow
+    from webapp.handling import services as handling
+
+    count = handling.INBOX_PER_PAGE + 5
+    overdue = handling.INBOX_PER_PAGE + 2
+    with app.app_context():
+        now = utcnow()
+        other_id = db.session.scalar(sa.select(Department.id).where(Department.code == "LD"))
+
+        def case(department_id: int, n: int) -> int:
+            report = make_case(
+                status=ReportStatus.DISPATCHED if n % 2 else ReportStatus.SIGNED,
+                department_id=department_id,
+                dispatched_at=now - timedelta(days=3),
+                due_at=now + timedelta(hours=n - overdue, minutes=30),
+            )
+            db.session.flush()
+            return report.id
+
+        ours = [case(setup["department_id"], n) for n in range(count)]
+        theirs = [case(other_id, -n - 100) for n in range(3)]
+        db.session.commit()
+    return {"ours": ours, "theirs": theirs, "overdue": overdue, "per_page": handling.INBOX_PER_PAGE}
+
+
+def listed(response) -> list[int]:  # type: ignore[no-untyped-def]
+    return [int(n) for n in LISTED.findall(response.get_data(as_text=True))]
+
+
+def count_shown(response) -> str:  # type: ignore[no-untyped-def]
+    return COUNT.search(response.get_data(as_text=True)).group(1)
+
+
+def pager_links(response) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {rel: href.replace("&amp;", "&") for href, rel in PAGER_LINK.findall(response.get_data(as_text=True))}
+
+
+def test_the_inbox_is_paged_full_page_and_fragment(app, client, setup, crowded):
+    login(client, setup["staff"])
+    ours, per_page = crowded["ours"], crowded["per_page"]
+    first = client.get("/department/")
+    assert first.status_code == 200 and "<html" in first.get_data(as_text=True)
+    assert listed(first) == ours[:per_page]  # the nearest deadline first (the overdue ones)
+    assert count_shown(first) == f"{len(ours)} 个案件"  # every case, not the page's
+    assert "第 1 页，共 2 页" in first.get_data(as_text=True)
+    assert pager_links(first) == {"next": "/department/?page=2"}
+
+    fragment = client.get(pager_links(first)["next"], headers=HX)
+    body = fragment.get_data(as_text=True)
+    assert fragment.status_code == 200 and "<html" not in body and "HX-Request" in fragment.headers["Vary"]
+    assert listed(fragment) == ours[per_page:]  # the case that was on page 2 is reachable
+    assert count_shown(fragment) == f"{len(ours)} 个案件"
+    assert pager_links(fragment) == {"prev": "/department/?page=1"}
+
+    full = client.get("/department/?page=2")
+    assert "<html" in full.get_data(as_text=True) and listed(full) == ours[per_page:]
+    case = client.get(f"/department/{ours[-1]}")
+    assert case.status_code == 200
+
+    assert listed(client.get("/department/?page=99")) == ours[per_page:]  # past the end: the last page
+    assert listed(client.get("/department/?page=-1")) == ours[:per_page]
+    assert listed(client.get("/department/?page=x")) == ours[:per_page]
+
+
+def test_the_inbox_pager_keeps_the_light_filter(app, client, setup, crowded):
+    login(client, setup["staff"])
+    ours, overdue, per_page = crowded["ours"], crowded["overdue"], crowded["per_page"]
+    red = client.get("/department/?light=red", headers=HX)
+    assert listed(red) == ours[:per_page] and count_shown(red) == f"{overdue} 个案件"
+    following = pager_links(red)["next"]
+    assert "light=red" in following and "page=2" in following
+    second = client.get(following, headers=HX)
+    assert listed(second) == ours[per_page:overdue] and count_shown(second) == f"{overdue} 个案件"
+    assert "light=red" in pager_links(second)["prev"]
+    not_yet_due = client.get("/department/?light=green").get_data(as_text=True)
+    not_yet_due += client.get("/department/?light=yellow").get_data(as_text=True)
+    assert sorted(int(n) for n in LISTED.findall(not_yet_due)) == ours[overdue:]
+    assert listed(client.get("/department/?light=purple&page=2")) == ours[per_page:]  # no such light: unfiltered
+
+
+def test_no_page_of_the_inbox_lists_another_departments_case(app, client, setup, crowded):
+    login(client, setup["staff"])
+    ours, theirs = crowded["ours"], crowded["theirs"]
+    seen = [n for page in (1, 2, 3) for n in listed(client.get(f"/department/?page={page}", headers=HX))]
+    assert sorted(seen) == sorted(ours + ours[crowded["per_page"] :])  # page 3 shows the last page again
+    assert not set(seen) & set(theirs)
+    for light in ("red", "yellow", "green"):
+        assert not set(listed(client.get(f"/department/?light={light}&page=1"))) & set(theirs)
+
+    outsider = app.test_client()
+    login(outsider, setup["outsider"])
+    own = outsider.get("/department/")
+    assert listed(own) == theirs[::-1] and count_shown(own) == "3 个案件"
+    assert listed(outsider.get("/department/?page=2", headers=HX)) == theirs[::-1]
+    reviewer = app.test_client()
+    login(reviewer, setup["reviewer"])
+    assert reviewer.get("/department/?page=2").status_code == 403
+    assert app.test_client().get("/department/?page=2").status_code in (302, 303)
+
+
 def test_a_stale_form_is_refused_with_the_current_state(app, client, setup):
     """Two reviewers open the same case; the second one's action is refused and they see what happened."""
     login(client, setup["reviewer"])

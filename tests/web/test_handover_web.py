@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.factories import ANONYMOUS, SERVICE_POINT, STORE_ROLES
-from tests.helpers import HX, as_user, csrf_token, post, text
+from tests.helpers import HX, as_user, csrf_token, post, scanners, text
 from webapp.db import db
 from webapp.points import ledger
 from webapp.points.models import FundAudit, FundCharge, OrderStatus, StoreItem, StoreOrder
@@ -81,6 +81,7 @@ def test_handing_over_an_order_by_its_code(app, store_world):
     body = page.get_data(as_text=True)
     assert page.status_code == 200
     assert 'inputmode="numeric"' in body and "js/scan.js" in body and "<script>" not in body
+    assert scanners(body) == [("", "Camera picture")]  # templates/_macros/qr_scanner.html
     assert "杏花岭区 胜利街 8 号" in body  # home deliveries with their address
     assert store_world["code"] not in body  # codes are not listed: the resident gives theirs
     assert "Points administration" not in body  # staff are not supervisors: no admin tabs

@@ -239,6 +239,39 @@ def test_department_inbox(app, client, grid):
     assert_budget(app, client, "/department/", add, STAFF_CEILING)
 
 
+@pytest.mark.parametrize("light", ["", "red", "green"])
+def test_department_inbox_page_two(app, client, grid, light):
+    """The inbox's second page, as an htmx fragment: the same statements with 1 case on it as with a full page.
+    Unfiltered and overdue: the page's rows carry the total (no COUNT); green needs the cases' deadlines first."""
+    from webapp.handling.services import INBOX_PER_PAGE
+
+    with app.app_context():
+        department = make_department()
+        head = make_staff(Role.DEPARTMENT, department, head=True)
+        db.session.commit()
+        department_id = department.id
+    login(client, head)
+
+    def add(count: int) -> None:
+        for n in range(count):
+            make_case(
+                status=ReportStatus.SIGNED,
+                department_id=department_id,
+                dispatched_at=utcnow() - timedelta(minutes=5),  # green: a month to go, hardly any of it used
+                due_at=utcnow() + (timedelta(hours=-n - 1) if light == "red" else timedelta(days=30, minutes=n)),
+                grid_code=_grid(n),
+                address="" if n % 3 else "千峰南路",
+            )
+
+    with app.app_context():
+        add(INBOX_PER_PAGE)
+        db.session.commit()
+    path = f"/department/?page=2&light={light}"
+    assert_budget(app, client, path, add, STAFF_CEILING, headers=HX)
+    page = client.get(path, headers=HX).get_data(as_text=True)
+    assert page.count('class="report-card') == INBOX_PER_PAGE and "第 2 页，共 3 页" in page
+
+
 def test_my_points(app, client, grid):
     """The resident's points page: balance, expiring points, the daily cap and the history in a fixed number."""
     from webapp.points import awards, ledger

@@ -41,4 +41,9 @@ class Grid(db.Model):
 
     @property
     def label(self) -> str:
-        return " ".join(part for part in (self.street_name, self.community_name, self.name or self.code) if part)
+        return Grid.label_of(self.street_name, self.community_name, self.name, self.code)
+
+    @staticmethod
+    def label_of(street_name: str, community_name: str, name: str, code: str) -> str:
+        """The label of a grid read as plain columns (lists that load no Grid objects)."""
+        return " ".join(part for part in (street_name, community_name, name or code) if part)

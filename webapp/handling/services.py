@@ -4,8 +4,10 @@ themselves (claiming an opened case, or reporting and fixing at once). Results g
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -14,7 +16,9 @@ from webapp.accounts.models import Department, Role, User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
 from webapp.geo.distance import haversine_m
+from webapp.geo.models import Grid
 from webapp.notifications import services as notifications
+from webapp.pagination import Page
 from webapp.reports import services as reports
 from webapp.reports import taxonomy
 from webapp.reports.models import Category, Report, TimeUnit
@@ -33,9 +37,27 @@ class HandlingError(DomainError):
     code = "invalid"
 
 
+@dataclass(frozen=True, slots=True)
+class InboxCase:
+    """A case as its card in the inbox shows it, read as plain columns: loading Report, Category and Grid objects
+    was the larger part of each card's cost. The category's name comes from the process's copy of the taxonomy."""
+
+    id: int
+    status: ReportStatus
+    emergency: bool
+    category_code: str
+    place: str  # the address, else the grid's label
+    dispatched_at: datetime | None
+    due_at: datetime | None
+
+    @property
+    def category_name(self) -> str:
+        return taxonomy.category_name(self.category_code)
+
+
 @dataclass(frozen=True)
 class InboxItem:
-    report: Report
+    case: InboxCase
     light: Light | None
 
 
@@ -45,29 +67,127 @@ def deadline_light(report: Report, now: datetime | None = None) -> Light | None:
     return light(working_calendar(), report.dispatched_at, report.due_at, now or utcnow())
 
 
+INBOX_PER_PAGE = 25
+# The inbox's order: emergencies, then the nearest deadline (overdue cases first), cases without one last.
+INBOX_ORDER = (Report.emergency.desc(), Report.due_at.asc().nulls_last(), Report.id)
+
+
+def _open_cases(*where: Any) -> list[Any]:
+    return [Report.department_id == sa.bindparam("department_id"), Report.status.in_(INBOX_STATUSES), *where]
+
+
+# What a card of the inbox shows (templates/handling/_inbox.html, InboxCase), with the grid's names for its label.
+_INBOX_COLUMNS = (
+    Report.id,
+    Report.status,
+    Report.emergency,
+    Report.category_code,
+    Report.address,
+    Report.dispatched_at,
+    Report.due_at,
+    Grid.street_name,
+    Grid.community_name,
+    Grid.name,
+    Grid.code,
+)
+
+
+def _inbox_case(row: Any) -> InboxCase:
+    place = row.address or (Grid.label_of(row.street_name, row.community_name, row.name, row.code) if row.code else "")
+    return InboxCase(row.id, row.status, row.emergency, row.category_code, place, row.dispatched_at, row.due_at)
+
+
+# The deadline has passed: the red light, in SQL (the light is red once now >= due, whatever the calendar).
+_OVERDUE = (Report.dispatched_at.is_not(None), Report.due_at <= sa.bindparam("now"))
+# Yellow and green both need the working calendar: only cases not yet due can have them.
+_NOT_DUE = (Report.dispatched_at.is_not(None), Report.due_at > sa.bindparam("now"))
+
+
+# The inbox's statements are built once: building a statement and its cache key on every request cost about as
+# much CPU as running it.
 @functools.cache
-def _inbox_statement() -> sa.Select[tuple[Report]]:
-    # Built once: building a statement and its cache key on every request cost about as much CPU as running it.
+def _inbox_page(overdue_only: bool) -> sa.Select[Any]:
+    """One page of the open cases with the number of all of them (a window count: no second statement)."""
     return (
-        sa.select(Report)
-        .options(*reports.CASE_LIST_LOAD)
-        .where(Report.department_id == sa.bindparam("department_id"), Report.status.in_(INBOX_STATUSES))
-        .order_by(Report.emergency.desc(), Report.due_at.asc().nulls_last(), Report.id)
+        sa.select(*_INBOX_COLUMNS, sa.func.count().over().label("total"))
+        .outerjoin(Grid, Grid.code == Report.grid_code)
+        .where(*_open_cases(*(_OVERDUE if overdue_only else ())))
+        .order_by(*INBOX_ORDER)
+        .offset(sa.bindparam("offset"))
+        .limit(sa.bindparam("limit"))
     )
 
 
-def inbox(department: Department, *, only: str | None = None, now: datetime | None = None) -> list[InboxItem]:
-    """The department's open cases, emergencies first, then the nearest deadline."""
+@functools.cache
+def _inbox_count(overdue_only: bool) -> sa.Select[tuple[int]]:
+    return sa.select(sa.func.count()).select_from(Report).where(*_open_cases(*(_OVERDUE if overdue_only else ())))
+
+
+@functools.cache
+def _not_due_deadlines() -> sa.Select[tuple[int, datetime, datetime]]:
+    return (
+        sa.select(Report.id, Report.dispatched_at, Report.due_at).where(*_open_cases(*_NOT_DUE)).order_by(*INBOX_ORDER)
+    )
+
+
+@functools.cache
+def _inbox_rows() -> sa.Select[Any]:
+    return (
+        sa.select(*_INBOX_COLUMNS)
+        .outerjoin(Grid, Grid.code == Report.grid_code)
+        .where(Report.id.in_(sa.bindparam("ids", expanding=True)))
+    )
+
+
+def inbox(
+    department: Department,
+    *,
+    only: str | None = None,
+    page: int = 1,
+    per_page: int = INBOX_PER_PAGE,
+    now: datetime | None = None,
+) -> Page[InboxItem]:
+    """One page of the department's open cases: emergencies first, then the nearest deadline (overdue first).
+
+    Unfiltered and "red" (overdue): one statement, the page's rows with the number of all matching cases. "yellow"
+    and "green" need the working calendar, so the lights of the cases not yet due are worked out here (their ids
+    and deadlines, one statement) and only the page's rows are loaded (a second one). A page past the last one
+    shows the last page.
+    """
     now = now or utcnow()
+    page = max(1, page)  # a negative OFFSET is an error on PostgreSQL
     calendar = working_calendar()
-    cases = db.session.scalars(_inbox_statement(), {"department_id": department.id})
+    params: dict[str, Any] = {"department_id": department.id, "now": now}
+    if only in {Light.YELLOW.value, Light.GREEN.value}:
+        ids = [
+            row.id
+            for row in db.session.execute(_not_due_deadlines(), params)
+            if light(calendar, row.dispatched_at, row.due_at, now).value == only
+        ]
+        total = len(ids)
+        page = min(page, max(1, math.ceil(total / per_page)))
+        wanted = ids[(page - 1) * per_page : page * per_page]
+        rows = {row.id: row for row in db.session.execute(_inbox_rows(), {"ids": wanted})} if wanted else {}
+        found = [rows[i] for i in wanted if i in rows]
+    else:
+        overdue_only = only == Light.RED.value
+        window = {"offset": (page - 1) * per_page, "limit": per_page}
+        found = db.session.execute(_inbox_page(overdue_only), params | window).all()
+        total = found[0].total if found else 0
+        if not found and page > 1:  # past the last page (its cases were done meanwhile): show the last page
+            total = db.session.scalar(_inbox_count(overdue_only), params) or 0
+            page = max(1, math.ceil(total / per_page))
+            window = {"offset": (page - 1) * per_page, "limit": per_page}
+            found = db.session.execute(_inbox_page(overdue_only), params | window).all() if total else []
+            total = found[0].total if found else total
     items = [
-        InboxItem(r, light(calendar, r.dispatched_at, r.due_at, now) if r.due_at and r.dispatched_at else None)
-        for r in cases
+        InboxItem(
+            _inbox_case(row),
+            light(calendar, row.dispatched_at, row.due_at, now) if row.due_at and row.dispatched_at else None,
+        )
+        for row in found
     ]
-    if only in {value.value for value in Light}:
-        items = [item for item in items if item.light is not None and item.light.value == only]
-    return items
+    return Page(items, page, per_page, total)
 
 
 def sign(report: Report, user: User, expected_version: int | None = None) -> None:

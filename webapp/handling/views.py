@@ -15,6 +15,7 @@ from webapp.errors import DomainError
 from webapp.extensions import limiter
 from webapp.handling import services
 from webapp.handling.forms import ExtensionForm
+from webapp.pagination import Page
 from webapp.rendering import page_or_fragment
 from webapp.reports import taxonomy
 from webapp.reports.forms import parse_submission, read_photos
@@ -22,6 +23,7 @@ from webapp.reports.intake import photo_limits, submission_rate_key
 from webapp.reports.models import Channel, Report, TimeUnit
 from webapp.reports.services import get_report
 from webapp.review import emergency, workflow
+from webapp.review.calendar import Light
 from webapp.review.forms import CaseForm
 
 bp = Blueprint("handling", __name__)
@@ -67,12 +69,17 @@ def _refused(report_id: int, error: DomainError, page: str) -> Response:
 @bp.get("/department/")
 @roles_required(Role.DEPARTMENT)
 def inbox() -> Response:
+    only = request.args.get("light") or ""
+    if only not in {value.value for value in Light}:
+        only = ""
+    filters = {"light": only} if only else {}  # kept in the pager's links
     if current_user.department is None:
         flash(_("Your account is not attached to a department yet. Please ask an administrator."), "error")
-        return page_or_fragment("handling/inbox.html", "handling/_inbox.html", items=[], only="")
-    only = request.args.get("light") or ""
-    items = services.inbox(current_user.department, only=only or None)
-    return page_or_fragment("handling/inbox.html", "handling/_inbox.html", items=items, only=only)
+        empty = Page([], 1, services.INBOX_PER_PAGE, 0)
+        return page_or_fragment("handling/inbox.html", "handling/_inbox.html", result=empty, only="", filters={})
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
+    result = services.inbox(current_user.department, only=only or None, page=page)
+    return page_or_fragment("handling/inbox.html", "handling/_inbox.html", result=result, only=only, filters=filters)
 
 
 @bp.get("/department/<id:report_id>")
