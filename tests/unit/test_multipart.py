@@ -89,13 +89,14 @@ def test_a_report_body_with_a_photo_parses_to_its_fields_and_file() -> None:
     )
     chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)]
     assert events(multipart.BoundaryDecoder, boundary, chunks) == events(MultipartDecoder, boundary, chunks)
+    previous = formparser.MultipartDecoder
     multipart.install()
     try:
         form, files = formparser.MultiPartParser(max_form_memory_size=500_000).parse(
             io.BytesIO(body), boundary, len(body)
         )
     finally:
-        formparser.MultipartDecoder = MultipartDecoder  # type: ignore[misc]
+        formparser.MultipartDecoder = previous  # type: ignore[misc]
     stored = files["photos"]
     try:
         assert form["category"] == "06042" and stored.read() == photo
