@@ -10,7 +10,7 @@ from flask_babel import get_locale
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webapp import localtime, static_files, textinput
+from webapp import localtime, multipart, static_files, textinput
 from webapp.config import Config, instance_secret_key
 from webapp.converters import CONVERTERS
 from webapp.db import db
@@ -73,6 +73,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     compress.init_app(app)
     static_files.install(app)
     textinput.install(app)  # invisible control characters never reach the app
+    multipart.install()  # multipart bodies without two regular expressions compiled per request
 
     from webapp.accounts.sms import make_sender
     from webapp.storage import make_storage
