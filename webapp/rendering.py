@@ -50,6 +50,20 @@ def render_fragment(template: str, **context: Any) -> Markup:
     return Markup(render_template(template, **context))
 
 
+REMEMBERED_RENDER_SECONDS = 300
+
+
+def remembered_render(template: str, key: Any, **context: Any) -> Markup:
+    """``template`` rendered with ``context``, kept in the process per ``key`` (everything the piece shows, as
+    plain immutable values), language and time zone, so a list shows each row's piece rendered once: for rows
+    that many staff see over and over (the inbox's cards). Nothing about the viewer may go into the piece;
+    forgotten with the other kept figures when this process writes reports (``webapp.cache.remember``)."""
+    full_key = (template, key, request_locale(), request_timezone())
+    return static_cache.remember(
+        "rendered", REMEMBERED_RENDER_SECONDS, full_key, lambda: Markup(render_template(template, **context))
+    )
+
+
 @cache
 def print_page(template: str, **context: Any) -> Response:
     """A page made to be printed on its own (posters, stickers): its print styles are inline, so the response's

@@ -390,3 +390,63 @@ assert not any(m.startswith(("webapp.reports", "webapp.db")) for m in sys.module
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+# --- Working time between two moments: counted days against a walk through every day --------------------------------
+
+
+def walked_working_time(calendar: WorkingCalendar, start: datetime, end: datetime) -> timedelta:
+    """The working time between two moments the plain way: every working period of every day between them."""
+    zone = ZoneInfo(calendar.timezone)
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    total = timedelta()
+    day = start.astimezone(zone).date()
+    while day <= end.astimezone(zone).date():
+        if calendar.is_workday(day):
+            for begin, finish in calendar.periods:
+                period_start = max(datetime.combine(day, begin, tzinfo=zone).astimezone(UTC), start)
+                period_end = min(datetime.combine(day, finish, tzinfo=zone).astimezone(UTC), end)
+                total += max(period_end - period_start, timedelta())
+        day += timedelta(days=1)
+    return total
+
+
+BASE = datetime(2026, 3, 1, tzinfo=UTC)  # Europe/Berlin's clocks go forward on 29 March, back on 25 October
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    zone=st.sampled_from(["Asia/Shanghai", "Europe/Berlin", "America/New_York"]),
+    holidays=st.sets(st.integers(0, 400), max_size=20),
+    extra=st.sets(st.integers(0, 400), max_size=5),
+    night_shift=st.booleans(),  # a period over the small hours, when clocks change
+    moments=st.lists(st.integers(-30 * 24 * 60, 400 * 24 * 60), min_size=2, max_size=6),
+)
+def test_working_time_between_two_moments_is_what_a_walk_through_every_day_gives(
+    zone, holidays, extra, night_shift, moments
+):
+    periods = ((time(1, 30), time(3, 30)), (time(8, 30), time(12, 0))) if night_shift else DEFAULT_LIKE
+    calendar = WorkingCalendar(
+        holidays={BASE.date() + timedelta(days=n) for n in holidays},
+        extra_workdays={BASE.date() + timedelta(days=n) for n in extra - holidays},
+        periods=periods,
+        timezone=zone,
+    )
+    instants = [BASE + timedelta(minutes=m) for m in moments]
+    for start in instants:  # in the order drawn: earlier and later days than the table counted so far
+        for end in instants:
+            expected = walked_working_time(calendar, start, end) if end > start else timedelta()
+            assert calendar._working_between(start, end) == expected
+
+
+DEFAULT_LIKE = ((time(8, 30), time(12, 0)), (time(13, 30), time(17, 30)))
+
+
+def test_a_calendar_counts_each_day_once_however_long_the_cases_run():
+    calendar = WorkingCalendar(timezone="Asia/Shanghai")
+    started = datetime(2026, 1, 5, 1, tzinfo=UTC)
+    calendar._working_between(started, started + timedelta(days=300))
+    counted = calendar.__dict__["_cumulative"]
+    calendar._working_between(started + timedelta(days=10), started + timedelta(days=200))
+    assert calendar.__dict__["_cumulative"] is counted  # nothing counted again
+    assert calendar == WorkingCalendar(timezone="Asia/Shanghai")  # the table is not part of the calendar's value

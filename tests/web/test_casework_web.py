@@ -570,3 +570,32 @@ def test_the_queue_page_form_refuses_in_bulk_in_either_language(app, client, set
         data={"csrf_token": token, "ids": [str(setup["report_id"])], "action": "reject", "reason": "not_city_problem"},
     )
     assert response.status_code == 303 and reload(app, setup["report_id"]).status is ReportStatus.REJECTED
+
+
+def test_inbox_cards_rendered_once_still_follow_the_case_its_light_and_the_language(app, client, setup, crowded):
+    """Cards are kept per what they show (handling.views.inbox_card): a case that moves on, a light that changes
+    with the clock and another language each get their own card."""
+    from datetime import timedelta
+
+    from webapp.db import utcnow
+
+    login(client, setup["staff"])
+    first = crowded["ours"][0]
+    card = re.compile(rf'<li class="report-card[^"]*">\s*<a href="/department/{first}">.*?</li>', re.S)
+
+    def first_card(language: str, path: str = "/department/") -> str:
+        client.set_cookie("lang", language)
+        return card.search(client.get(path).get_data(as_text=True)).group(0)
+
+    before = first_card("en")
+    assert "Received by department" in before and "light-red" in before and first_card("en") == before
+    chinese = first_card("zh_Hans_CN")
+    assert "Received by department" not in chinese and "light-red" in chinese
+    with app.app_context():
+        report = db.session.get(Report, first)
+        report.status = ReportStatus.IN_PROGRESS
+        report.due_at = utcnow() + timedelta(days=30)
+        db.session.commit()
+    after = first_card("en", "/department/?light=green")  # now last of the open cases: the only green one
+    assert "Being handled" in after and "light-green" in after and "Received by department" not in after
+    assert first_card("zh_Hans_CN", "/department/?light=green") != chinese

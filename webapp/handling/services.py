@@ -76,7 +76,7 @@ def _open_cases(*where: Any) -> list[Any]:
     return [Report.department_id == sa.bindparam("department_id"), Report.status.in_(INBOX_STATUSES), *where]
 
 
-# What a card of the inbox shows (templates/handling/_inbox.html, InboxCase), with the grid's names for its label.
+# What a card of the inbox shows (templates/handling/_inbox_card.html, InboxCase), with the grid's names for its label.
 _INBOX_COLUMNS = (
     Report.id,
     Report.status,

@@ -42,6 +42,8 @@ YELLOW_PERCENT = 80
 
 # A calendar with no working day for this long is broken; stop instead of looping for ever.
 _MAX_IDLE_DAYS = 3 * 366
+# How many days the table of counted working time reaches beyond what was asked (_counted_days).
+_COUNT_AHEAD = 366
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -72,6 +74,9 @@ class WorkingCalendar:
             ZoneInfo(self.timezone)  # fail early, not on the first deadline
         except (ValueError, ZoneInfoNotFoundError) as exc:
             raise ValueError(f"unknown timezone: {self.timezone!r}") from exc
+        # Working time up to the start of each day, counted as far as asked (_counted_days). Not a field: equality
+        # and hashing stay those of the calendar's settings.
+        object.__setattr__(self, "_cumulative", (None, ()))
 
     def is_workday(self, day: date) -> bool:
         if day in self.holidays:
@@ -120,16 +125,62 @@ class WorkingCalendar:
         raise ValueError(f"unknown time unit: {unit!r}")
 
     def _working_between(self, start: datetime, end: datetime) -> timedelta:
+        """Working time from ``start`` to ``end``.
+
+        Each day's working time is added up once per calendar (``_counted_days``), so the time between two moments
+        costs two lookups instead of a walk through every day between them: the inbox works out a light for each
+        case on every visit, and cases run for weeks."""
         start, end = _to_utc(start), _to_utc(end)
-        total = timedelta()
         if end <= start:
-            return total
-        last_day = end.astimezone(ZoneInfo(self.timezone)).date()
-        for period_start, period_end in self._working_periods(start, last_day=last_day):
-            if period_start >= end:
-                break
-            total += min(period_end, end) - period_start
-        return total
+            return timedelta()
+        zone = ZoneInfo(self.timezone)
+        first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+        origin, cumulative = self._counted_days(first, last, zone)
+        return self._working_until(end, last, origin, cumulative, zone) - self._working_until(
+            start, first, origin, cumulative, zone
+        )
+
+    def _working_until(
+        self, moment: datetime, day: date, origin: date, cumulative: tuple[timedelta, ...], zone: ZoneInfo
+    ) -> timedelta:
+        """Working time from the start of ``origin`` to ``moment`` (on the local date ``day``)."""
+        within = timedelta()
+        if self.is_workday(day):
+            for begin, finish in self.periods:
+                period_start = datetime.combine(day, begin, tzinfo=zone).astimezone(UTC)
+                if period_start >= moment:
+                    break
+                within += min(datetime.combine(day, finish, tzinfo=zone).astimezone(UTC), moment) - period_start
+        return cumulative[(day - origin).days] + within
+
+    def _counted_days(self, first: date, last: date, zone: ZoneInfo) -> tuple[date, tuple[timedelta, ...]]:
+        """(origin, working time from the start of ``origin`` to the start of each day from it), covering ``first``
+        to ``last``. Counted from a year before the first day asked to a year after the last, further on when a
+        later day is asked and from further back when an earlier one is. Replaced whole, never changed in place:
+        a thread always reads one consistent table."""
+        origin, cumulative = self.__dict__["_cumulative"]
+        if origin is not None and origin <= first and (last - origin).days < len(cumulative):
+            return origin, cumulative
+        if origin is None or first < origin:
+            origin, cumulative = first - timedelta(days=_COUNT_AHEAD), (timedelta(),)
+        counted = list(cumulative)
+        while len(counted) <= (last - origin).days + _COUNT_AHEAD:
+            counted.append(counted[-1] + self._day_work(origin + timedelta(days=len(counted) - 1), zone))
+        table = (origin, tuple(counted))
+        object.__setattr__(self, "_cumulative", table)
+        return table
+
+    def _day_work(self, day: date, zone: ZoneInfo) -> timedelta:
+        if not self.is_workday(day):
+            return timedelta()
+        return sum(
+            (
+                datetime.combine(day, finish, tzinfo=zone).astimezone(UTC)
+                - datetime.combine(day, begin, tzinfo=zone).astimezone(UTC)
+                for begin, finish in self.periods
+            ),
+            timedelta(),
+        )
 
     def _working_periods(self, start: datetime, last_day: date | None = None) -> Iterator[tuple[datetime, datetime]]:
         """Working periods in UTC from `start` on (the first one clipped to start), day by day.
