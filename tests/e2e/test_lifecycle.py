@@ -151,6 +151,10 @@ def test_a_department_worker_reaches_a_case_on_the_second_page_of_the_inbox(brow
     expect(staff.locator(".light")).to_have_text("正常")
     staff.go_back()
     expect(staff.get_by_role("link", name=f"#{last}")).to_be_visible()  # back on page 2
+    staff.get_by_role("link", name=f"#{last}").click()
+    staff.get_by_role("link", name="返回待办").click()  # the case page's own link leads back to page 2 as well
+    expect(staff).to_have_url(re.compile(r"/department/\?page=2$"))
+    expect(staff.get_by_role("link", name=f"#{last}")).to_be_visible()
 
 
 def _department_id(page: Page) -> int:

@@ -599,3 +599,20 @@ def test_inbox_cards_rendered_once_still_follow_the_case_its_light_and_the_langu
     after = first_card("en", "/department/?light=green")  # now last of the open cases: the only green one
     assert "Being handled" in after and "light-green" in after and "Received by department" not in after
     assert first_card("zh_Hans_CN", "/department/?light=green") != chinese
+
+
+def test_the_case_page_leads_back_to_the_inbox_page_the_worker_came_from(app, client, setup, crowded):
+    login(client, setup["staff"])
+    case = crowded["ours"][-1]
+
+    def back_link(referrer: str | None) -> str:
+        headers = {"Referer": referrer} if referrer is not None else {}
+        page = client.get(f"/department/{case}", headers=headers).get_data(as_text=True)
+        return re.search(r'<a href="([^"]*)">← ', page).group(1).replace("&amp;", "&")
+
+    assert back_link("http://localhost/department/?page=2") == "/department/?page=2"
+    assert back_link("http://localhost/department/?light=red&page=2") == "/department/?light=red&page=2"
+    assert back_link(None) == "/department/"
+    assert back_link("http://elsewhere.example/department/?page=2") == "/department/"  # not from this site
+    assert back_link("http://localhost/review/?page=2") == "/department/"
+    assert back_link('http://localhost/department/?page=2"><script>&light=purple') == "/department/"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -38,8 +39,25 @@ def _own_case(report_id: int) -> Report:
     return report
 
 
+def _inbox_url() -> str:
+    """The inbox page the worker came from (its page and light filter, read from the Referer, which the app's
+    Referrer-Policy sends within the site), else its first page: a case reached on page 3 leads back to page 3."""
+    came_from = urlsplit(request.referrer or "")
+    inbox = url_for("handling.inbox")
+    if came_from.netloc != request.host or came_from.path != inbox:
+        return inbox
+    args = parse_qs(came_from.query)
+    kept: dict[str, Any] = {}
+    if (light := args.get("light", [""])[0]) in {value.value for value in Light}:
+        kept["light"] = light
+    if (page := args.get("page", [""])[0]).isdigit() and 1 < int(page) <= 100_000:
+        kept["page"] = int(page)
+    return url_for("handling.inbox", **kept)
+
+
 def _case_context(report: Report, **extra: Any) -> dict[str, Any]:
     return {
+        "inbox_url": _inbox_url(),
         "report": report,
         "light": services.deadline_light(report),
         "case_form": CaseForm(prefix="case", version=report.version),
