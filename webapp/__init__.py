@@ -29,6 +29,7 @@ from webapp.rendering import (
     install_template_gettext,
     remembered_dateformat,
     remembered_datetimeformat,
+    site_nav,
     static_url,
     template_url_for,
     url_in_loop,
@@ -222,6 +223,7 @@ def _register_template_helpers(app: Flask) -> None:
 
     app.jinja_env.globals.update(
         account_event_label=event_label,
+        site_nav=site_nav,
         static_url=static_url,
         url_for=template_url_for,
         url_in_loop=url_in_loop,

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, make_response, render_template, request, url_for
-from flask_babel import format_date, format_datetime, get_translations
+from flask_babel import format_date, format_datetime, get_translations, ngettext
 from flask_login import current_user
 from jinja2 import pass_eval_context
 from jinja2.nodes import EvalContext
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from webapp import cache as static_cache
 from webapp.extensions import request_locale, request_timezone
@@ -48,6 +48,30 @@ def page_or_fragment(
 def render_fragment(template: str, **context: Any) -> Markup:
     """A piece of a page, rendered to be kept (``webapp.cache.fragment``) and shown inside a page."""
     return Markup(render_template(template, **context))
+
+
+_SITE_NAV: dict[tuple[Any, ...], str] = {}
+_UNREAD_BADGE = "<!--unread-badge-->"
+
+
+def site_nav(unread: int) -> Markup:
+    """The layout's main navigation (``templates/_site_nav.html``): the same for every user of a role, language
+    and kind of department, so rendered once per process for each (building its lists of links and labels was
+    about a fifth of a logged-in page's server time); only the unread badge is put in per request."""
+    user = current_user if current_user.is_authenticated else None
+    role = user.role.value if user is not None else ""
+    department = user.department if user is not None and role == "department" else None
+    service_point = bool(department is not None and department.service_point)
+    key = (str(request_locale()), role, service_point, request.script_root)
+    rendered = _SITE_NAV.get(key)
+    if rendered is None:
+        rendered = render_template("_site_nav.html", role=role, service_point=service_point)
+        _SITE_NAV[key] = rendered
+    badge = ""
+    if unread:
+        label = ngettext("%(num)d unread", "%(num)d unread", unread)
+        badge = f' <span class="badge" id="notification-count" aria-label="{escape(label)}">{unread}</span>'
+    return Markup(rendered.replace(_UNREAD_BADGE, badge, 1))
 
 
 REMEMBERED_RENDER_SECONDS = 300
