@@ -217,13 +217,19 @@ def test_review_queue(app, client, grid):
     assert_budget(app, client, "/review/", add, STAFF_CEILING)
 
 
-def test_department_inbox(app, client, grid):
+@pytest.fixture
+def department_id(app: Flask, client: FlaskClient) -> int:
+    """A department whose head is logged in through ``client``."""
     with app.app_context():
         department = make_department()
         head = make_staff(Role.DEPARTMENT, department, head=True)
         db.session.commit()
         department_id = department.id
     login(client, head)
+    return department_id
+
+
+def test_department_inbox(app, client, grid, department_id):
 
     def add(count: int) -> None:
         for n in range(count):
@@ -240,17 +246,11 @@ def test_department_inbox(app, client, grid):
 
 
 @pytest.mark.parametrize("light", ["", "red", "green"])
-def test_department_inbox_page_two(app, client, grid, light):
+def test_department_inbox_page_two(app, client, grid, department_id, light):
     """The inbox's second page, as an htmx fragment: the same statements with 1 case on it as with a full page.
     Unfiltered and overdue: the page's rows carry the total (no COUNT); green needs the cases' deadlines first."""
     from webapp.handling.services import INBOX_PER_PAGE
 
-    with app.app_context():
-        department = make_department()
-        head = make_staff(Role.DEPARTMENT, department, head=True)
-        db.session.commit()
-        department_id = department.id
-    login(client, head)
 
     def add(count: int) -> None:
         for n in range(count):
