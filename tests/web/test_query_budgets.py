@@ -159,11 +159,17 @@ def test_kept_public_pages_send_no_statement(app, client, grid, monkeypatch, pat
     assert statements(app, client, path.format(id=report_id), headers) == []
 
 
-def test_my_reports_and_the_ones_i_follow(app, client, grid):
+@pytest.fixture
+def resident(app: Flask, client: FlaskClient) -> User:
+    """A resident logged in through ``client``."""
     with app.app_context():
-        resident = make_user()
+        user = make_user()
         db.session.commit()
-    login(client, resident)
+    login(client, user)
+    return user
+
+
+def test_my_reports_and_the_ones_i_follow(app, client, grid, resident):
 
     def add(count: int) -> None:
         public_reports(count, resident)
@@ -174,11 +180,7 @@ def test_my_reports_and_the_ones_i_follow(app, client, grid):
     assert_budget(app, client, "/", add, RESIDENT_CEILING)
 
 
-def test_my_reports_in_the_api(app, client, grid):
-    with app.app_context():
-        resident = make_user()
-        db.session.commit()
-    login(client, resident)
+def test_my_reports_in_the_api(app, client, grid, resident):
     assert_budget(app, client, "/api/v1/me/reports", lambda n: public_reports(n, resident), RESIDENT_CEILING)
 
 
@@ -190,11 +192,7 @@ def test_open311_requests(app, client, grid):
     assert_budget(app, client, "/open311/v2/requests.json", public_reports, RESIDENT_CEILING)
 
 
-def test_notifications(app, client, grid):
-    with app.app_context():
-        resident = make_user()
-        db.session.commit()
-    login(client, resident)
+def test_notifications(app, client, grid, resident):
 
     def add(count: int) -> None:
         user = db.session.get(User, resident.id)
@@ -251,7 +249,6 @@ def test_department_inbox_page_two(app, client, grid, department_id, light):
     Unfiltered and overdue: the page's rows carry the total (no COUNT); green needs the cases' deadlines first."""
     from webapp.handling.services import INBOX_PER_PAGE
 
-
     def add(count: int) -> None:
         for n in range(count):
             make_case(
@@ -272,15 +269,10 @@ def test_department_inbox_page_two(app, client, grid, department_id, light):
     assert page.count('class="report-card') == INBOX_PER_PAGE and "第 2 页，共 3 页" in page
 
 
-def test_my_points(app, client, grid):
+def test_my_points(app, client, grid, resident):
     """The resident's points page: balance, expiring points, the daily cap and the history in a fixed number."""
     from webapp.points import awards, ledger
     from webapp.points.models import AccountKind, TransactionKind
-
-    with app.app_context():
-        resident = make_user()
-        db.session.commit()
-    login(client, resident)
 
     def add(count: int) -> None:
         user = db.session.get(User, resident.id)
