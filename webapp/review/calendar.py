@@ -144,13 +144,9 @@ class WorkingCalendar:
         self, moment: datetime, day: date, origin: date, cumulative: tuple[timedelta, ...], zone: ZoneInfo
     ) -> timedelta:
         """Working time from the start of ``origin`` to ``moment`` (on the local date ``day``)."""
-        within = timedelta()
-        if self.is_workday(day):
-            for begin, finish in self.periods:
-                period_start = datetime.combine(day, begin, tzinfo=zone).astimezone(UTC)
-                if period_start >= moment:
-                    break
-                within += min(datetime.combine(day, finish, tzinfo=zone).astimezone(UTC), moment) - period_start
+        within = sum(
+            (min(end, moment) - begin for begin, end in self._day_periods(day, zone) if begin < moment), timedelta()
+        )
         return cumulative[(day - origin).days] + within
 
     def _counted_days(self, first: date, last: date, zone: ZoneInfo) -> tuple[date, tuple[timedelta, ...]]:
@@ -165,44 +161,38 @@ class WorkingCalendar:
             origin, cumulative = first - timedelta(days=_COUNT_AHEAD), (timedelta(),)
         counted = list(cumulative)
         while len(counted) <= (last - origin).days + _COUNT_AHEAD:
-            counted.append(counted[-1] + self._day_work(origin + timedelta(days=len(counted) - 1), zone))
+            day = origin + timedelta(days=len(counted) - 1)
+            counted.append(counted[-1] + sum((end - begin for begin, end in self._day_periods(day, zone)), timedelta()))
         table = (origin, tuple(counted))
         object.__setattr__(self, "_cumulative", table)
         return table
 
-    def _day_work(self, day: date, zone: ZoneInfo) -> timedelta:
+    def _day_periods(self, day: date, zone: ZoneInfo) -> list[tuple[datetime, datetime]]:
+        """The working periods of the local date ``day`` in UTC; none on a day off."""
         if not self.is_workday(day):
-            return timedelta()
-        return sum(
+            return []
+        return [
             (
-                datetime.combine(day, finish, tzinfo=zone).astimezone(UTC)
-                - datetime.combine(day, begin, tzinfo=zone).astimezone(UTC)
-                for begin, finish in self.periods
-            ),
-            timedelta(),
-        )
+                datetime.combine(day, begin, tzinfo=zone).astimezone(UTC),
+                datetime.combine(day, end, tzinfo=zone).astimezone(UTC),
+            )
+            for begin, end in self.periods
+        ]
 
-    def _working_periods(self, start: datetime, last_day: date | None = None) -> Iterator[tuple[datetime, datetime]]:
-        """Working periods in UTC from `start` on (the first one clipped to start), day by day.
-
-        Endless unless `last_day` (a local date) is given; without it, raises ValueError after ~3 years without a
-        working day, so a broken calendar cannot hang a request.
-        """
+    def _working_periods(self, start: datetime) -> Iterator[tuple[datetime, datetime]]:
+        """Working periods in UTC from `start` on (the first one clipped to start), day by day, without end; raises
+        ValueError after ~3 years without a working day, so a broken calendar cannot hang a request."""
         zone = ZoneInfo(self.timezone)
         day = start.astimezone(zone).date()
         idle_days = 0
-        while last_day is None or day <= last_day:
-            if self.is_workday(day):
-                idle_days = 0
-                for begin, finish in self.periods:
-                    period_end = datetime.combine(day, finish, tzinfo=zone).astimezone(UTC)
-                    if period_end > start:
-                        period_start = datetime.combine(day, begin, tzinfo=zone).astimezone(UTC)
-                        yield max(period_start, start), period_end
-            elif last_day is None:
-                idle_days += 1
-                if idle_days > _MAX_IDLE_DAYS:
-                    raise ValueError(f"no working day in the {_MAX_IDLE_DAYS} days after {day - timedelta(idle_days)}")
+        while True:
+            periods = self._day_periods(day, zone)
+            idle_days = 0 if periods else idle_days + 1
+            if idle_days > _MAX_IDLE_DAYS:
+                raise ValueError(f"no working day in the {_MAX_IDLE_DAYS} days after {day - timedelta(idle_days)}")
+            for begin, end in periods:
+                if end > start:
+                    yield max(begin, start), end
             day += timedelta(days=1)
 
 
