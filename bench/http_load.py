@@ -382,10 +382,18 @@ class Gunicorn:
         self.log.close()
 
 
+# The browser every request of the run presents. Flask-Login ties a session to its browser (User-Agent and address,
+# session protection "basic"): a request from another browser marks the session not fresh and sends a new cookie. A
+# real browser keeps that cookie; the load generator replays the login's cookie, so with a User-Agent of its own
+# (urllib's at the login, wrk's or none under load) every request would pay for re-signing a cookie no browser pays for.
+USER_AGENT = "citizen-grid-bench/1 (load generator)"
+
+
 def session_cookie(base_url: str, phone: str) -> str:
     """Log in through the API as the outbox does; return the Cookie header for the load generator."""
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.addheaders = [("User-Agent", USER_AGENT)]
     with opener.open(base_url + "/api/v1/csrf", timeout=30) as response:
         token = json.load(response)["csrf_token"]
     request = urllib.request.Request(
@@ -410,6 +418,8 @@ def run_wrk(url: str, clients: int, seconds: float, cookie: str | None, script: 
         f"--duration={max(1, round(seconds))}s",
         "--timeout=10s",
         f"--script={script}",
+        "--header",
+        f"User-Agent: {USER_AGENT}",
     ]
     if cookie:
         command += ["--header", f"Cookie: {cookie}"]
@@ -426,7 +436,7 @@ def run_wrk(url: str, clients: int, seconds: float, cookie: str | None, script: 
 
 
 async def _asyncio_load(host: str, port: int, path: str, clients: int, seconds: float, cookie: str | None):  # type: ignore[no-untyped-def]
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n"
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: {USER_AGENT}\r\nConnection: close\r\n"
     if cookie:
         request += f"Cookie: {cookie}\r\n"
     payload = (request + "\r\n").encode()
