@@ -12,12 +12,12 @@ from typing import Any
 
 from flask import Flask, Response, flash, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from webapp.db import db
+from webapp.extensions import lazy_gettext as _l
 from webapp.extensions import limiter, login_manager
 from webapp.rendering import is_fragment_request
 

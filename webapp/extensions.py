@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
-from flask import current_app, g, has_request_context, request
-from flask_babel import Babel, get_locale, get_timezone
+import flask_babel
+from flask import current_app, g, has_app_context, has_request_context, request
+from flask_babel import Babel, get_locale, get_timezone, get_translations
+from flask_babel.speaklater import LazyString
 from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -61,6 +64,53 @@ def request_timezone() -> Any:
     """``flask_babel.get_timezone()``, read the same way."""
     tzinfo = getattr(_babel_state(), "babel_tzinfo", None)
     return tzinfo if tzinfo is not None else get_timezone()
+
+
+# --- Translations, found once per request ---------------------------------------------------------------------
+# Flask-Babel's gettext finds the catalogue anew for every string (domain, context, locale, its name): about 10 µs,
+# and a list shows a label (a status, a role, a reason) on every row. Here the application context's catalogue is
+# found once per locale (``force_locale`` changes it within a request), and a message without variables is
+# translated once per catalogue. Templates use the same catalogue (webapp.rendering's template_gettext).
+
+_MARKUP: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+_TEXT: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+def request_catalogue() -> tuple[Any, dict[str, Any], dict[str, str]]:
+    """The current locale's translations, with their memo of translated messages for templates (Markup) and for
+    text; call it within an application context."""
+    locale = request_locale()
+    state = vars(g._get_current_object())
+    found = state.get("_catalogue")
+    if found is None or found[0] is not locale:
+        translations = get_translations()
+        markup = _MARKUP.get(translations)
+        if markup is None:
+            markup = _MARKUP[translations] = {}
+        text = _TEXT.get(translations)
+        if text is None:
+            text = _TEXT[translations] = {}
+        found = state["_catalogue"] = (locale, translations, markup, text)
+    return found[1], found[2], found[3]
+
+
+def gettext(string: str, **variables: Any) -> str:
+    """``flask_babel.gettext`` with the catalogue found once per request (above); the same result."""
+    if not has_app_context():
+        return flask_babel.gettext(string, **variables)
+    translations, _markup, text = request_catalogue()
+    if variables:
+        return translations.ugettext(string) % variables  # type: ignore[no-any-return]
+    found = text.get(string)
+    if found is None:
+        found = text[string] = translations.ugettext(string)
+    return found
+
+
+def lazy_gettext(string: str, **variables: Any) -> LazyString:
+    """``flask_babel.lazy_gettext`` (the same lazy string), translated by ``gettext`` above when shown: for labels
+    defined at import time. Extracted for translation as ``_l`` (the Makefile's extract-messages)."""
+    return LazyString(gettext, string, **variables)
 
 
 def is_english() -> bool:

@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_skeleton, get_timezone_name
 from flask import current_app, has_app_context
 from flask_babel import LazyString, get_locale
-from flask_babel import lazy_gettext as _l
 
 from webapp.db import utcnow
+from webapp.extensions import lazy_gettext as _l
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 FIRST_YEAR, LAST_YEAR = 2000, 2100

@@ -5,21 +5,20 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import weakref
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, make_response, render_template, request, url_for
-from flask_babel import format_date, format_datetime, get_translations, ngettext
+from flask_babel import format_date, format_datetime, ngettext
 from flask_login import current_user
 from jinja2 import pass_eval_context
 from jinja2.nodes import EvalContext
 from markupsafe import Markup, escape
 
 from webapp import cache as static_cache
-from webapp.extensions import request_locale, request_timezone
+from webapp.extensions import request_catalogue, request_locale, request_timezone
 from webapp.reports import privacy
 
 
@@ -201,25 +200,9 @@ def remembered_dateformat(value: date | None = None, format: str | None = None, 
 
 
 # --- Translations in templates ----------------------------------------------------------------------------------
-# Flask-Babel's template gettext finds the catalogue anew for every string (domain, context, locale, its name) and
-# Jinja wraps it in three calls: about half of the layout's rendering time. These do the same with the request's
-# catalogue found once per locale, and a string without variables translated once per catalogue.
-
-_PLAIN: weakref.WeakKeyDictionary[Any, dict[str, Markup]] = weakref.WeakKeyDictionary()
-
-
-def _catalogue() -> tuple[Any, dict[str, Markup]]:
-    """The translations of the current locale (``force_locale`` changes it within a request) and their memo."""
-    locale = request_locale()
-    state = vars(g._get_current_object())
-    found = state.get("_catalogue")
-    if found is None or found[0] is not locale:
-        translations = get_translations()
-        plain = _PLAIN.get(translations)
-        if plain is None:
-            plain = _PLAIN[translations] = {}
-        found = state["_catalogue"] = (locale, translations, plain)
-    return found[1], found[2]
+# Flask-Babel's template gettext finds the catalogue anew for every string and Jinja wraps it in three calls: about
+# half of the layout's rendering time. These use the request's catalogue (webapp.extensions.request_catalogue),
+# and a string without variables is translated once per catalogue.
 
 
 def _finish(eval_ctx: EvalContext, text: str, variables: dict[str, Any]) -> str:
@@ -229,7 +212,7 @@ def _finish(eval_ctx: EvalContext, text: str, variables: dict[str, Any]) -> str:
 
 @pass_eval_context
 def template_gettext(eval_ctx: EvalContext, string: str, **variables: Any) -> str:
-    translations, plain = _catalogue()
+    translations, plain, _text = request_catalogue()
     if variables or not eval_ctx.autoescape:
         return _finish(eval_ctx, translations.ugettext(string), variables)
     found = plain.get(string)
@@ -241,13 +224,13 @@ def template_gettext(eval_ctx: EvalContext, string: str, **variables: Any) -> st
 @pass_eval_context
 def template_ngettext(eval_ctx: EvalContext, singular: str, plural: str, num: int, **variables: Any) -> str:
     variables.setdefault("num", num)
-    return _finish(eval_ctx, _catalogue()[0].ungettext(singular, plural, num), variables)
+    return _finish(eval_ctx, request_catalogue()[0].ungettext(singular, plural, num), variables)
 
 
 @pass_eval_context
 def template_pgettext(eval_ctx: EvalContext, context: str, string: str, **variables: Any) -> str:
     variables.setdefault("context", context)
-    return _finish(eval_ctx, _catalogue()[0].upgettext(context, string), variables)
+    return _finish(eval_ctx, request_catalogue()[0].upgettext(context, string), variables)
 
 
 @pass_eval_context
@@ -256,7 +239,7 @@ def template_npgettext(
 ) -> str:
     variables.setdefault("context", context)
     variables.setdefault("num", num)
-    return _finish(eval_ctx, _catalogue()[0].unpgettext(context, singular, plural, num), variables)
+    return _finish(eval_ctx, request_catalogue()[0].unpgettext(context, singular, plural, num), variables)
 
 
 def install_template_gettext(app: Flask) -> None:

@@ -1,5 +1,6 @@
-"""The templates' translation functions (webapp.rendering): the same output as Jinja's "newstyle" gettext over
-Flask-Babel, with the request's catalogue found once and plain strings remembered per catalogue."""
+"""The translation functions of templates (webapp.rendering) and of labels (webapp.extensions): the same output as
+Jinja's "newstyle" gettext and Flask-Babel's gettext, with the request's catalogue found once and plain strings
+remembered per catalogue."""
 
 from __future__ import annotations
 
@@ -63,3 +64,26 @@ def test_the_request_locale_and_time_zone_are_flask_babels(app):
         assert request_timezone() == get_timezone()
     with app.app_context():  # no request: the default language
         assert request_locale() == get_locale() and not is_english()
+
+
+def test_labels_translate_as_flask_babel_does_in_every_locale(app):
+    """``webapp.extensions.gettext`` and its lazy strings (the ``_l`` labels) give Flask-Babel's result, also under
+    ``force_locale`` and for a message with variables (which is not remembered)."""
+    import flask_babel
+
+    from webapp.extensions import gettext, lazy_gettext
+    from webapp.reports.status import ReportStatus
+
+    label = lazy_gettext("Citizen Grid")
+    with_variables = lazy_gettext("Reported %(when)s", when="<b>")
+    for lang, expected in (("zh_Hans_CN", "全民网格"), ("en", "Citizen Grid"), ("zh_Hans_CN", "全民网格")):
+        with app.test_request_context("/", headers={"Cookie": f"lang={lang}"}):
+            assert str(label) == gettext("Citizen Grid") == flask_babel.gettext("Citizen Grid") == expected
+            assert str(with_variables) == flask_babel.gettext("Reported %(when)s", when="<b>")
+            assert str(ReportStatus.CLOSED.label) == flask_babel.gettext("Closed")
+            with force_locale("en" if lang != "en" else "zh_Hans_CN"):
+                assert str(label) == flask_babel.gettext("Citizen Grid") != expected
+            assert str(label) == expected
+    with app.app_context():  # a job or a command: the default language
+        assert str(label) == "全民网格"
+    assert str(label) == "Citizen Grid"  # no application at all: the message itself

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from webapp.accounts.services import DISPLAY_NAME_MAX, PASSWORD_MAX
+from webapp.extensions import lazy_gettext as _l
 
 PHONE_FIELD_KW = {
     "render_kw": {"inputmode": "numeric", "autocomplete": "tel", "maxlength": 20},

@@ -4,13 +4,13 @@ import enum
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.db import db, utcnow
 from webapp.extensions import is_english
+from webapp.extensions import lazy_gettext as _l
 
 
 class Role(enum.StrEnum):

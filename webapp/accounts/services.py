@@ -10,7 +10,6 @@ import secrets
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.accounts import sessions
@@ -18,6 +17,7 @@ from webapp.accounts.models import PhoneVerification, Role, SmsPurpose, User
 from webapp.accounts.sms import code_message, notice_message, queue_sms
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
+from webapp.extensions import lazy_gettext as _l
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 PASSWORD_MIN = 8

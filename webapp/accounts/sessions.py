@@ -25,13 +25,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app, g, has_request_context, request, session
-from flask_babel import lazy_gettext as _l
 from flask_login import login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy.orm import joinedload
 
 from webapp.accounts.models import AccountEvent, Role, User, UserSession
 from webapp.db import db, utcnow
+from webapp.extensions import lazy_gettext as _l
 
 
 def _hash(token: str) -> str:

@@ -15,7 +15,6 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 
@@ -32,6 +31,7 @@ from webapp.accounts.forms import (
 from webapp.accounts.models import Role, SmsPurpose, User
 from webapp.db import db
 from webapp.errors import DomainError
+from webapp.extensions import lazy_gettext as _l
 from webapp.extensions import limiter, login_manager
 from webapp.rendering import is_fragment_request
 

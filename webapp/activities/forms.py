@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import FloatField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields import DateTimeLocalField
@@ -12,6 +11,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from webapp import localtime
 from webapp.activities.models import KIND_LABELS, ActivityKind
 from webapp.activities.services import ADDRESS_MAX, CAPACITY_MAX, DESCRIPTION_MAX, TITLE_MAX
+from webapp.extensions import lazy_gettext as _l
 
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
 WHOLE = _l("Please enter a whole number.")

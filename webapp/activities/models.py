@@ -9,11 +9,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.accounts.models import User
 from webapp.db import db, utcnow
+from webapp.extensions import lazy_gettext as _l
 
 
 def _enum(enum_cls: type[enum.Enum], length: int = 20) -> sa.Enum:

@@ -12,7 +12,6 @@ from typing import Any
 from flask import Blueprint, Response, abort, make_response, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from webapp import csvfile
@@ -21,6 +20,7 @@ from webapp.accounts.models import Role
 from webapp.analytics import activities, charts, periodic, queries, rollup
 from webapp.analytics.models import RECUR_WINDOW
 from webapp.analytics.queries import Filters
+from webapp.extensions import lazy_gettext as _l
 from webapp.rendering import is_fragment_request, page_or_fragment
 from webapp.reports import taxonomy
 

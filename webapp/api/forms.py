@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from webapp.api.models import NAME_MAX
+from webapp.extensions import lazy_gettext as _l
 
 
 class ApiKeyForm(FlaskForm):

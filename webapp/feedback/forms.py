@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import HiddenField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
+from webapp.extensions import lazy_gettext as _l
 from webapp.feedback.models import FeedbackKind, ReplyChannel
 from webapp.feedback.platform.services import CHANNEL_LABELS, KIND_LABELS, REPLY_MAX, TEXT_MAX
 

@@ -26,7 +26,6 @@ import numpy as np
 import shapely
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
@@ -35,6 +34,7 @@ from sqlalchemy.orm import Session
 from webapp.accounts.models import Department
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
+from webapp.extensions import lazy_gettext as _l
 from webapp.geo.distance import EARTH_RADIUS_M
 from webapp.geo.models import Grid
 

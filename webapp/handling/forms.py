@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from wtforms import IntegerField, RadioField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, NumberRange
 
+from webapp.extensions import lazy_gettext as _l
 from webapp.reports.models import TimeUnit
 from webapp.review.forms import CaseForm
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import force_locale, get_locale
-from flask_babel import lazy_gettext as _l
 
 from webapp.accounts import sessions
 from webapp.accounts.models import Role, User
 from webapp.accounts.sms import notice_message, queue_sms
 from webapp.db import db, utcnow
+from webapp.extensions import lazy_gettext as _l
 from webapp.notifications.models import Notification
 from webapp.reports.models import Report, ReportEvent, ReportFollower
 from webapp.reports.privacy import view

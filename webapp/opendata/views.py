@@ -8,9 +8,9 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 from webapp import csvfile
+from webapp.extensions import lazy_gettext as _l
 from webapp.extensions import limiter
 from webapp.opendata import services
 from webapp.pagination import Page

@@ -20,13 +20,13 @@ from datetime import date
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import aliased
 
 from webapp import cache as static_cache
 from webapp.accounts.models import User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
+from webapp.extensions import lazy_gettext as _l
 from webapp.geo.models import Grid
 from webapp.localtime import FIRST_YEAR, LAST_YEAR, Period, PeriodKind, current_period, local_date
 from webapp.points.models import (

@@ -15,12 +15,12 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 from webapp import localtime
 from webapp.accounts.models import User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
+from webapp.extensions import lazy_gettext as _l
 from webapp.points import honour
 from webapp.points.models import Household, HouseholdMember
 

@@ -27,13 +27,13 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from webapp import csvfile, localtime
 from webapp.db import db
 from webapp.errors import DomainError, NotFound
+from webapp.extensions import lazy_gettext as _l
 from webapp.extensions import limiter
 from webapp.points import awards, honour, households, ledger, store
 from webapp.points.models import LedgerTransaction, OrderStatus, StoreItem, StoreOrder

@@ -10,13 +10,13 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import FileStorage
 from wtforms import BooleanField, FloatField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from webapp.extensions import lazy_gettext as _l
 from webapp.reports.models import POSTER_KIND_LABELS, Channel, LocationSource, PosterKind
 from webapp.reports.services import NewReport, PhotoError, ReportInvalid
 

@@ -4,7 +4,6 @@ import enum
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from webapp.accounts.models import Department, User
 from webapp.db import db, utcnow
 from webapp.extensions import is_english
+from webapp.extensions import lazy_gettext as _l
 from webapp.geo.models import Grid
 from webapp.reports import category_facts
 from webapp.reports.status import ReportStatus

@@ -14,13 +14,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import joinedload, raiseload, selectinload
 
 from webapp import cache as static_cache
 from webapp.accounts.models import User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError, InvalidFields
+from webapp.extensions import lazy_gettext as _l
 from webapp.geo.distance import bounding_box, valid_coordinates
 from webapp.geo.models import Grid
 from webapp.geo.services import locate

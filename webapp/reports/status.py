@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 
-from flask_babel import lazy_gettext as _l
+from webapp.extensions import lazy_gettext as _l
 
 
 class ReportStatus(enum.StrEnum):

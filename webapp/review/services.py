@@ -13,7 +13,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import joinedload
 
 from webapp import cache as static_cache
@@ -21,6 +20,7 @@ from webapp import localtime
 from webapp.accounts.models import Department, User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError, NotFound
+from webapp.extensions import lazy_gettext as _l
 from webapp.geo.distance import bounding_box, haversine_m
 from webapp.geo.models import Grid
 from webapp.pagination import Page

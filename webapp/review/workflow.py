@@ -14,12 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm.exc import StaleDataError
 
 from webapp.accounts.models import Role, User
 from webapp.db import db, utcnow
 from webapp.errors import DomainError
+from webapp.extensions import lazy_gettext as _l
 from webapp.reports.models import Report, ReportEvent
 from webapp.reports.services import add_event
 from webapp.reports.status import ReportStatus as S

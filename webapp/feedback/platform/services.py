@@ -20,13 +20,13 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 from webapp.accounts.models import Role, User
 from webapp.accounts.services import InvalidPhone, normalise_phone
 from webapp.accounts.sms import notice_message, queue_sms
 from webapp.db import db, utcnow
 from webapp.errors import DomainError, Forbidden, InvalidFields
+from webapp.extensions import lazy_gettext as _l
 from webapp.feedback.models import (
     FeedbackKind,
     FeedbackStatus,

@@ -7,7 +7,6 @@ from datetime import date, datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
@@ -16,6 +15,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, StopValidation, ValidationError
 
 from webapp import localtime
+from webapp.extensions import lazy_gettext as _l
 from webapp.points import campaigns, catalogue, fund, rules
 
 # Where the fund's money comes from (fund.SOURCES keeps the values).

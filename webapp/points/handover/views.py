@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField
@@ -24,6 +23,7 @@ from webapp.accounts.access import roles_required
 from webapp.accounts.models import Department, Role, User
 from webapp.db import db
 from webapp.errors import DomainError, NotFound
+from webapp.extensions import lazy_gettext as _l
 from webapp.extensions import login_manager
 from webapp.points import store
 from webapp.points.models import OrderStatus, StoreOrder
