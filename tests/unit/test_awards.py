@@ -863,4 +863,4 @@ def test_the_points_page_in_one_statement_is_the_overview_with_the_history(ctx, 
             assert overview == awards.overview(resident, at=at)
             assert history == ledger.history(resident, limit=limit)
     assert overview.expiring is not None and overview.daily_cap is None  # the cap is of another day
-    assert len(history) == 6 and [amount for _, amount in history][-5:] == [14, 13, 12, 11, 10][-5:]
+    assert len(history) == 6 and [movement.amount for movement in history][-5:] == [14, 13, 12, 11, 10][-5:]

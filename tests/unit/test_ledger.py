@@ -191,12 +191,12 @@ def test_history_is_newest_first_with_what_each_did_to_the_balance(ctx):
     order, _ = store.redeem(user, item, quantity=1, request_key=str(uuid.uuid4()))
     store.cancel(order, user)
     history = ledger.history(user)
-    assert [(t.kind, amount) for t, amount in history] == [
+    assert [(movement.kind, movement.amount) for movement in history] == [
         (TransactionKind.REFUND, 12),
         (TransactionKind.REDEMPTION, -12),
         (TransactionKind.AWARD, 30),
     ]
-    assert sum(amount for _t, amount in history) == ledger.balance_of(user) == 30
+    assert sum(movement.amount for movement in history) == ledger.balance_of(user) == 30
 
 
 def test_unbalanced_transactions_are_found(ctx):

@@ -394,7 +394,7 @@ def _expiring(account: Account, *, before: date) -> int:
     """
     if db.session.scalar(_first_due(account.id, before)) is None:
         return 0
-    return _expiring_of(account, before=before)
+    return _expiring_of(account.id, before=before)
 
 
 def _first_due(account_id: Any, before: date) -> sa.Select[tuple[int]]:
@@ -406,11 +406,11 @@ def _first_due(account_id: Any, before: date) -> sa.Select[tuple[int]]:
     )
 
 
-def _expiring_of(account: Account, *, before: date) -> int:
+def _expiring_of(account_id: int, *, before: date) -> int:
     rows = db.session.execute(
         sa.select(LedgerEntry.amount, LedgerEntry.expires_on, LedgerTransaction.kind)
         .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
-        .where(LedgerEntry.account_id == account.id)
+        .where(LedgerEntry.account_id == account_id)
         .order_by(LedgerEntry.created_at, LedgerEntry.id)
     ).all()
     credits: list[list] = []  # [points left, expires_on or None], oldest first
@@ -458,8 +458,9 @@ class Overview:
 @functools.cache
 def _overview_statement() -> sa.Select[Any]:
     # Built once, with parameters: building it (and its cache key) on every request cost more CPU than running it.
+    # The account's id, not the account: the page needs nothing else of it, and a plain column costs less to load.
     return sa.select(
-        Account,
+        Account.id.label("account_id"),
         ledger.balance_stmt(Account.id).scalar_subquery().label("balance"),
         _first_due(Account.id, sa.bindparam("before")).scalar_subquery().label("first_due"),
         _awards_counted(Account.id, sa.bindparam("start"), sa.bindparam("end"), REPORT_REASONS)
@@ -475,8 +476,8 @@ def _overview_params(user: User, within_days: int, at: datetime) -> dict[str, An
 
 
 def _overview_of(row: Any, params: dict[str, Any], at: datetime) -> Overview:
-    account, balance, due, awarded_today = row
-    amount = _expiring_of(account, before=params["before"]) if due is not None else 0
+    account_id, balance, due, awarded_today = row
+    amount = _expiring_of(account_id, before=params["before"]) if due is not None else 0
     cap = int(rules.effective(at)["daily_report_cap"])
     return Overview(
         int(balance or 0),
@@ -496,7 +497,7 @@ def overview(user: User, *, within_days: int = 30, at: datetime | None = None) -
 
 def points_page(
     user: User, *, history_limit: int, within_days: int = 30, at: datetime | None = None
-) -> tuple[Overview, list[tuple[LedgerTransaction, int]]]:
+) -> tuple[Overview, list[ledger.Movement]]:
     """The points page, the resident's most visited logged-in page, in one statement: ``overview`` with the
     newest ``history_limit`` rows of ``ledger.history`` joined to it (each round trip to the database is time a
     worker waits). The same figures and rows as those two functions."""
@@ -505,7 +506,7 @@ def points_page(
     rows = db.session.execute(_page_statement(history_limit), params).all()
     if not rows:
         return Overview(0, None, None), []
-    history = [(transaction, amount) for *_, transaction, amount in rows if transaction is not None]
+    history = [ledger.Movement._make(row[4:]) for row in rows if row.id is not None]
     return _overview_of(rows[0][:4], params, at), history
 
 
@@ -515,9 +516,8 @@ def _page_statement(history_limit: int) -> sa.Select[Any]:
     # their overview (one row, the history's columns NULL). No LATERAL: SQLite has none, and neither needs one.
     top = _overview_statement().subquery("overview")
     rows = ledger.history_statement(history_limit).subquery("history")
-    account, transaction = sa.orm.aliased(Account, top), sa.orm.aliased(LedgerTransaction, rows)
     return (
-        sa.select(account, top.c.balance, top.c.first_due, top.c.awarded_today, transaction, rows.c.amount)
+        sa.select(top.c.account_id, top.c.balance, top.c.first_due, top.c.awarded_today, *rows.c)
         .select_from(top)
         .outerjoin(rows, sa.true())
         .order_by(rows.c.created_at.desc(), rows.c.id.desc())

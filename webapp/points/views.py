@@ -36,7 +36,7 @@ from webapp.errors import DomainError, NotFound
 from webapp.extensions import lazy_gettext as _l
 from webapp.extensions import limiter
 from webapp.points import awards, honour, households, ledger, store
-from webapp.points.models import LedgerTransaction, OrderStatus, StoreItem, StoreOrder
+from webapp.points.models import OrderStatus, StoreItem, StoreOrder
 from webapp.rendering import page_or_fragment, render_fragment, shared_fragment
 from webapp.reports import services as reports
 
@@ -447,10 +447,10 @@ def _local_day(moment: datetime) -> str:
     return localtime.local_date(moment).isoformat()
 
 
-def _history_detail(transaction: LedgerTransaction) -> str:
-    parts = [transaction.memo] if transaction.memo else []
-    if transaction.report_id:
-        parts.append(_("report #%(id)d", id=transaction.report_id))
+def _history_detail(movement: ledger.Movement) -> str:
+    parts = [movement.memo] if movement.memo else []
+    if movement.report_id:
+        parts.append(_("report #%(id)d", id=movement.report_id))
     return " · ".join(parts)
 
 
@@ -465,9 +465,9 @@ def participation_csv() -> Response:
         for report in reports.reports_by(current_user, limit=EXPORT_LIMIT)
     ]  # fmt: skip
     rows += [
-        [_("Points"), transaction.id, _local_day(transaction.created_at), reason_label(transaction.reason),
-         _history_detail(transaction), amount]
-        for transaction, amount in ledger.history(current_user, limit=EXPORT_LIMIT)
+        [_("Points"), movement.id, _local_day(movement.created_at), reason_label(movement.reason),
+         _history_detail(movement), movement.amount]
+        for movement in ledger.history(current_user, limit=EXPORT_LIMIT)
     ]  # fmt: skip
     response = csvfile.response(header, rows, f"participation-{localtime.today().isoformat()}.csv")
     return _no_store(response)
