@@ -10,7 +10,7 @@ from flask_babel import get_locale
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webapp import localtime, multipart, static_files, textinput
+from webapp import layout, localtime, multipart, static_files, textinput
 from webapp.config import Config, instance_secret_key
 from webapp.converters import CONVERTERS
 from webapp.db import db
@@ -47,6 +47,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
         instance_path=str(ROOT / "instance"),
         instance_relative_config=True,
     )
+    app.jinja_environment = layout.Environment  # pages render into the layout's shell (before jinja_env is made)
     app.config.from_object(Config)
     app.config.from_prefixed_env()  # FLASK_<NAME> sets any other setting
     if isinstance(config, dict):
@@ -243,6 +244,7 @@ def _register_template_helpers(app: Flask) -> None:
             "current_locale": locale,
             "html_lang": "en" if locale.startswith("en") else "zh-Hans",
             "large_text": user.large_text if user else request.cookies.get("large_text") == "on",
+            "logged_in": user is not None,
             "languages": app.config["LANGUAGES"],
             "unread_notifications": badge(user) if user else 0,
             "emergencies": unacknowledged(user) if user else [],
