@@ -220,10 +220,11 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["datetimeformat"] = remembered_datetimeformat  # Flask-Babel's, remembered
     app.jinja_env.filters["dateformat"] = remembered_dateformat
     app.jinja_env.filters["minutes"] = localtime.minutes
-    from webapp.accounts.sessions import event_label
+    from webapp.accounts.sessions import csrf_token, event_label
 
     app.jinja_env.globals.update(
         account_event_label=event_label,
+        csrf_token=csrf_token,  # Flask-WTF's, with the signed token kept per session
         site_nav=site_nav,
         static_url=static_url,
         url_for=template_url_for,

@@ -192,3 +192,35 @@ def test_each_user_sees_their_own_badge(app):
     for _ in range(2):
         assert re.search(r'id="notification-count"[^>]*>2<', alice_client.get("/points").get_data(as_text=True))
         assert 'id="notification-count"' not in bob_client.get("/points").get_data(as_text=True)
+
+
+def _page_token(client) -> str:  # type: ignore[no-untyped-def]
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/store").get_data(as_text=True))
+    assert found is not None
+    return found.group(1)
+
+
+def test_a_sessions_signed_csrf_token_is_kept_and_still_checked(app, client):
+    """``sessions.csrf_token`` signs a session's token once per process: every page of the session shows the same
+    signed token, which posts; another session, or the same browser after a login, gets its own."""
+    user = person(app)
+    first = _page_token(client)
+    assert _page_token(client) == first == csrf_token(client)  # the API's token is the pages' (g)
+    assert first in app.extensions["signed_csrf_tokens"].values()
+    assert client.post("/prefs", data={"csrf_token": first, "lang": "en"}).status_code == 303
+    other = app.test_client()
+    assert _page_token(other) != first
+    assert other.post("/prefs", data={"csrf_token": first, "lang": "en"}).status_code == 400  # not its session's
+    client.post("/login", data={"csrf_token": first, "phone": user.phone, "password": PASSWORD})
+    after_login = _page_token(client)
+    assert after_login != first
+    assert client.post("/prefs", data={"csrf_token": first, "lang": "en"}).status_code == 400
+    assert client.post("/prefs", data={"csrf_token": after_login, "lang": "en"}).status_code == 303
+
+
+def test_with_a_time_limit_csrf_tokens_are_signed_per_page(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "WTF_CSRF_TIME_LIMIT", 3600)
+    app.extensions.pop("signed_csrf_tokens", None)
+    token = _page_token(client)
+    assert client.post("/prefs", data={"csrf_token": token, "lang": "en"}).status_code == 303
+    assert "signed_csrf_tokens" not in app.extensions

@@ -176,6 +176,32 @@ def log_in(user: User, *, remember: bool) -> None:
     generate_csrf()
 
 
+SIGNED_CSRF_TOKENS_MAX = 10_000  # per process; then forgotten all at once (each costs one signing again)
+
+
+def csrf_token() -> str:
+    """The CSRF token for a page's forms and htmx requests: Flask-WTF's ``generate_csrf``, with the signed form of
+    each session's token kept in the process (the templates' ``csrf_token()``).
+
+    Signing it (a serializer, a key derivation and an HMAC) was about 3 % of a logged-in page. Tokens have no
+    time limit here (``WTF_CSRF_TIME_LIMIT = None``), so a token signed earlier is as valid as a new one; it
+    changes with the session's token, which a login replaces. With a time limit, every page signs anew."""
+    field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    raw = session.get(field)
+    if raw is None or field in g or current_app.config.get("WTF_CSRF_TIME_LIMIT") is not None:
+        return str(generate_csrf())
+    signed_tokens: dict[str, str] = current_app.extensions.setdefault("signed_csrf_tokens", {})
+    signed = signed_tokens.get(raw)
+    if signed is None:
+        signed = str(generate_csrf())
+        if len(signed_tokens) >= SIGNED_CSRF_TOKENS_MAX:
+            signed_tokens.clear()
+        signed_tokens[raw] = signed
+    else:
+        setattr(g, field, signed)  # what Flask-WTF's forms and generate_csrf use for the rest of the request
+    return signed
+
+
 def log_out(user: User | None) -> None:
     """End this browser's session (the caller commits) and clear its cookies."""
     if user is not None and getattr(user, "is_authenticated", False):
