@@ -246,6 +246,7 @@ def _register_template_helpers(app: Flask) -> None:
             "html_lang": "en" if locale.startswith("en") else "zh-Hans",
             "large_text": user.large_text if user else request.cookies.get("large_text") == "on",
             "logged_in": user is not None,
+            "csrf_token": csrf_token,  # replaces Flask-WTF's (its context processor runs before this one)
             "languages": app.config["LANGUAGES"],
             "unread_notifications": badge(user) if user else 0,
             "emergencies": unacknowledged(user) if user else [],
