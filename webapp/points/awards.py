@@ -503,7 +503,11 @@ def points_page(
     worker waits). The same figures and rows as those two functions."""
     at = at or utcnow()
     params = _overview_params(user, within_days, at)
-    rows = db.session.execute(_page_statement(history_limit), params).all()
+    # Plain columns, no models: run on the session's connection, past the ORM's result handling (about 0.1 ms of
+    # a 4 ms page); flushed first as the session would, so a change made earlier in the request counts.
+    if db.session.new or db.session.dirty or db.session.deleted:
+        db.session.flush()
+    rows = db.session.connection().execute(_page_statement(history_limit), params).all()
     if not rows:
         return Overview(0, None, None), []
     history = [ledger.Movement._make(row[4:]) for row in rows if row.id is not None]
