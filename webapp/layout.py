@@ -107,7 +107,8 @@ class Environment(flask.templating.Environment):
     def shell(self, context: Context) -> list[str]:
         """base.html for this context's shell key, split at its blocks: text, block name, text, ..., text."""
         layout = self.get_template(LAYOUT, real=True)
-        key = (id(layout), request.script_root, *(context.get(name) for name in SHELL_KEY))
+        # The template itself in the key: in debug mode an edited base.html is a new template, and a new shell.
+        key = (layout, request.script_root, *(context.get(name) for name in SHELL_KEY))
         shells: dict[tuple[Any, ...], list[str]] = current_app.extensions.setdefault("layout_shells", {})
         parts = shells.get(key)
         if parts is None:
