@@ -54,7 +54,8 @@ class Template(jinja2.Template):
     """A template that, when it extends base.html, renders into the shell (module docstring)."""
 
     def render(self, *args: Any, **kwargs: Any) -> str:
-        if not self._extends_layout() or not has_request_context():
+        if not self._extends_layout() or not has_request_context() or current_app.debug:
+            # In debug mode static files change under a running server: their URLs (content hashes) are not kept.
             return super().render(*args, **kwargs)
         environment: Environment = self.environment  # type: ignore[assignment]
         context = self.new_context(dict(*args, **kwargs))
@@ -107,7 +108,7 @@ class Environment(flask.templating.Environment):
     def shell(self, context: Context) -> list[str]:
         """base.html for this context's shell key, split at its blocks: text, block name, text, ..., text."""
         layout = self.get_template(LAYOUT, real=True)
-        # The template itself in the key: in debug mode an edited base.html is a new template, and a new shell.
+        # The template itself in the key: an edited base.html (auto-reloaded templates) is a new one, with a new shell.
         key = (layout, request.script_root, *(context.get(name) for name in SHELL_KEY))
         shells: dict[tuple[Any, ...], list[str]] = current_app.extensions.setdefault("layout_shells", {})
         parts = shells.get(key)

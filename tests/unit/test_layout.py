@@ -59,3 +59,12 @@ def test_templates_of_no_layout_render_in_full(app: Flask):
         assert render_template_string("{{ 1 + 1 }}") == "2"
 
 
+
+
+def test_in_debug_mode_pages_render_in_full(app: Flask, monkeypatch):
+    """A debug server serves static files that change while it runs: their hashed URLs are not kept in a shell."""
+    monkeypatch.setattr(app, "debug", True)
+    monkeypatch.setitem(app.extensions, "layout_shells", {})
+    with app.test_request_context("/"):
+        page = render_template("errors/error.html", status=404, message="x")
+    assert page.startswith("<!doctype html>") and app.extensions["layout_shells"] == {}
