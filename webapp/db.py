@@ -165,6 +165,13 @@ def is_postgres() -> bool:
     return db.engine.dialect.name == "postgresql"
 
 
+def flush_pending() -> None:
+    """Flush the session's changes, as a query through the session would (autoflush), before reading past it (a
+    kept copy, or a statement on its connection), so a change made earlier in the request counts."""
+    if db.session.new or db.session.dirty or db.session.deleted:
+        db.session.flush()
+
+
 # --- Side effects after commit ---------------------------------------------------------------------------------
 # Text messages (and any other effect outside the database) must not happen for a change that is rolled back.
 # Services queue them with ``after_commit``; they run once the session's outermost transaction has committed and

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 
 from webapp import cache as static_cache
 from webapp.accounts.models import Role, User
-from webapp.db import db, utcnow
+from webapp.db import db, flush_pending, utcnow
 from webapp.errors import DomainError
 from webapp.reports import taxonomy
 from webapp.reports.models import Report
@@ -100,8 +100,7 @@ def unacknowledged(user: User, limit: int = 5) -> list[Banner]:
         return []
     if user.role is Role.DEPARTMENT and user.department_id is None:
         return []  # not attached yet: no department's cases (unassigned ones included)
-    if db.session.new or db.session.dirty or db.session.deleted:
-        db.session.flush()  # as the query would (autoflush): a change made earlier in this request counts
+    flush_pending()  # the copy is read past the session
     found = _open_emergencies()
     if user.role is Role.DEPARTMENT:
         found = tuple(banner for banner in found if banner.department_id == user.department_id)
