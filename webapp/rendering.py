@@ -49,7 +49,6 @@ def render_fragment(template: str, **context: Any) -> Markup:
     return Markup(render_template(template, **context))
 
 
-_SITE_NAV: dict[tuple[Any, ...], str] = {}
 _UNREAD_BADGE = "<!--unread-badge-->"
 
 
@@ -62,10 +61,10 @@ def site_nav(unread: int) -> Markup:
     department = user.department if user is not None and role == "department" else None
     service_point = bool(department is not None and department.service_point)
     key = (str(request_locale()), role, service_point, request.script_root)
-    rendered = _SITE_NAV.get(key)
+    navs: dict[tuple[Any, ...], str] = current_app.extensions.setdefault("site_nav", {})  # per app, as webapp.cache
+    rendered = navs.get(key)
     if rendered is None:
-        rendered = render_template("_site_nav.html", role=role, service_point=service_point)
-        _SITE_NAV[key] = rendered
+        rendered = navs[key] = render_template("_site_nav.html", role=role, service_point=service_point)
     badge = ""
     if unread:
         label = ngettext("%(num)d unread", "%(num)d unread", unread)
