@@ -224,7 +224,6 @@ def _register_template_helpers(app: Flask) -> None:
 
     app.jinja_env.globals.update(
         account_event_label=event_label,
-        csrf_token=csrf_token,  # Flask-WTF's, with the signed token kept per session
         site_nav=site_nav,
         static_url=static_url,
         url_for=template_url_for,
@@ -246,7 +245,9 @@ def _register_template_helpers(app: Flask) -> None:
             "html_lang": "en" if locale.startswith("en") else "zh-Hans",
             "large_text": user.large_text if user else request.cookies.get("large_text") == "on",
             "logged_in": user is not None,
-            "csrf_token": csrf_token,  # replaces Flask-WTF's (its context processor runs before this one)
+            # Flask-WTF's, with the signed token kept per session; replaces Flask-WTF's own (its context processor
+            # runs before this one, and a context value hides the global of the same name)
+            "csrf_token": csrf_token,
             "languages": app.config["LANGUAGES"],
             "unread_notifications": badge(user) if user else 0,
             "emergencies": unacknowledged(user) if user else [],
