@@ -76,7 +76,8 @@ def test_register_report_with_photo_and_address_then_find_it(page: Page, live_se
     expect(page.locator(".status")).to_have_text(t["pending"])
     expect(page.get_by_text("千峰南路与长风西大街路口 东北角")).to_be_visible()
     photo = page.locator(".photos img").first
-    expect(photo).to_be_visible()
+    expect(photo).to_be_visible()  # laid out from its width and height before its bytes arrive: wait for them
+    photo.evaluate("img => img.complete || new Promise(done => { img.onload = img.onerror = done; })")
     assert photo.evaluate("img => img.naturalWidth") > 0
     assert_accessible(page, "report page")
     report_url = page.url
